@@ -1,0 +1,127 @@
+"""Loads each kata's code from its file, and decides whose code that is.
+
+Three roles, three rules:
+- the kata under test comes from katas/ (the learner's), or reference/ with --reference,
+  or from any file named by --swap KATA=FILE (how the mutants are run);
+- the katas it builds on, reached through `harness.parts`, are the reference ones, so that
+  each kata gets a verdict of its own;
+- every function and every module's forward is wrapped in jaxtyping + beartype, so the
+  shape annotations in the signatures are checked on every call.
+"""
+import hashlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from beartype import beartype
+from jaxtyping import jaxtyped
+
+from harness import manifest
+from harness.manifest import Kata
+
+
+class KataImportError(Exception):
+    """A kata's file could not be imported, or does not define what the manifest says."""
+
+
+# Whose code is under test: "katas" (the learner's) or "reference", plus per-kata swaps.
+_under_test_root = "katas"
+_swaps: dict[str, Path] = {}
+# Whose code `harness.parts` hands out: the reference, except for the katas listed here.
+_learner_parts: set[str] = set()
+
+
+def configure(*, reference: bool = False, swaps: "dict[str, Path] | None" = None) -> None:
+    global _under_test_root, _swaps
+    _under_test_root = "reference" if reference else "katas"
+    _swaps = {manifest.get(kata_id).id: Path(path).resolve() for kata_id, path in (swaps or {}).items()}
+
+
+def use_learner_parts(kata_ids: "set[str]") -> None:
+    """Let `harness.parts` hand out the learner's solutions of these katas (for demos)."""
+    global _learner_parts
+    _learner_parts = set(kata_ids)
+
+
+def describe_under_test() -> str:
+    who = "reference solutions (reference/)" if _under_test_root == "reference" else "your katas (katas/)"
+    swapped = "".join(f"; {kata_id} from {path}" for kata_id, path in _swaps.items())
+    return f"kata under test: {who}{swapped}; the katas it builds on: reference solutions"
+
+
+def source_under_test(kata: Kata) -> Path:
+    return _swaps.get(kata.id, kata.source(_under_test_root))
+
+
+def load_under_test(kata: Kata):
+    return load(source_under_test(kata), kata.symbol)
+
+
+def load_reference(kata: Kata):
+    return load(kata.reference_file, kata.symbol)
+
+
+def load_part(kata: Kata):
+    root = "katas" if kata.id in _learner_parts else "reference"
+    return load(kata.source(root), kata.symbol)
+
+
+_loaded: dict[tuple[Path, str], object] = {}
+
+
+def load(path: Path, symbol: str):
+    """Import `path` as a fresh module and return its `symbol`, type-checked."""
+    path = Path(path).resolve()
+    if (path, symbol) not in _loaded:
+        module = _import_file(path)
+        if not hasattr(module, symbol):
+            raise KataImportError(f"{_shown(path)} does not define `{symbol}` (the manifest says it should)")
+        _loaded[path, symbol] = type_checked(getattr(module, symbol))
+    return _loaded[path, symbol]
+
+
+def _import_file(path: Path):
+    if not path.is_file():
+        raise KataImportError(f"{_shown(path)} does not exist")
+    # A name of its own per file, so the learner's, the reference and a mutant never collide.
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    name = f"_kata_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # a syntax error, a bad import, anything raised at import time
+        del sys.modules[name]
+        raise KataImportError(f"{_shown(path)} could not be imported:\n{_explain(error, path)}") from error
+    return module
+
+
+def _explain(error: BaseException, path: Path) -> str:
+    if isinstance(error, SyntaxError):
+        return "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path]
+    where = f"  line {frames[-1].lineno}: {frames[-1].line}\n" if frames else ""
+    return f"{where}{type(error).__name__}: {error}"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.relative_to(manifest.ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def type_checked(obj):
+    """Check jaxtyping annotations at run time: a function itself, a module's forward."""
+    if isinstance(obj, type):
+        forward = obj.__dict__.get("forward")
+        if forward is not None and not getattr(forward, "_kata_checked", False):
+            checked = jaxtyped(typechecker=beartype)(forward)
+            checked._kata_checked = True
+            obj.forward = checked
+        return obj
+    if callable(obj):
+        return jaxtyped(typechecker=beartype)(obj)
+    return obj

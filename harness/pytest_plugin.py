@@ -1,0 +1,107 @@
+"""The kata harness as a pytest plugin, loaded by the root conftest.py.
+
+Flags: --reference (or KATA_IMPL=reference) tests the reference solutions instead of katas/;
+--swap KATA=FILE tests FILE in place of one kata (the mutants run this way); --device cuda
+runs the suites on a GPU.
+"""
+import os
+
+# Never touch the network at test time: the Hugging Face oracles are built from configs.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from harness import loader, manifest  # noqa: E402
+from harness.loader import KataImportError  # noqa: E402
+
+try:
+    ExceptionGroup
+except NameError:  # Python 3.10: Hypothesis's own dependency provides it
+    from exceptiongroup import ExceptionGroup
+
+settings.register_profile(
+    "dev", deadline=None, derandomize=True, database=None, max_examples=25, print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, database=None, max_examples=25, print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
+# For instructors hunting for new counterexamples: random, and many more examples.
+settings.register_profile("thorough", deadline=None, database=None, max_examples=500)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("katas")
+    group.addoption("--reference", action="store_true", help="test the reference solutions (or KATA_IMPL=reference)")
+    group.addoption("--swap", action="append", default=[], metavar="KATA=FILE", help="test FILE in place of KATA")
+    group.addoption("--device", default="cpu", choices=["cpu", "cuda"], help="where the suites run (default cpu)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    reference = config.getoption("--reference") or os.environ.get("KATA_IMPL", "katas") == "reference"
+    swaps = {}
+    for swap in config.getoption("--swap"):
+        kata_id, sep, path = swap.partition("=")
+        if not sep:
+            raise pytest.UsageError(f"--swap takes KATA=FILE, got {swap!r}")
+        swaps[kata_id] = path
+    loader.configure(reference=reference, swaps=swaps)
+    profile = config.getoption("--hypothesis-profile", None)
+    if not profile:
+        settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return loader.describe_under_test()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    torch.manual_seed(0)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Turn a stub's NotImplementedError, or a kata file that does not import, into one clear
+    message instead of a traceback."""
+    try:
+        return (yield)
+    except (NotImplementedError, KataImportError, ExceptionGroup) as error:
+        message = _explain(item, error)
+        if message is None:
+            raise
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
+
+
+def _explain(item: pytest.Item, error: BaseException) -> "str | None":
+    if isinstance(error, ExceptionGroup):
+        matched, rest = error.split((NotImplementedError, KataImportError))
+        if matched is None or rest is not None:
+            return None
+        error = matched.exceptions[0]
+    if isinstance(error, KataImportError):
+        return str(error)
+    kata = manifest.for_test_file(item.path)
+    if kata is None:
+        return None
+    file = kata.relative(loader.source_under_test(kata))
+    return (
+        f"not implemented yet: `{kata.symbol}` in {file} still raises NotImplementedError.\n"
+        f"Replace that line with your solution. Stuck? {hint_command(kata)}"
+    )
+
+
+def hint_command(kata: manifest.Kata) -> str:
+    return f"python -m harness hint {kata.id}"
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.config.getoption("--device")
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda: no CUDA GPU on this machine")
+    return torch.device(name)

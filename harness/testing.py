@@ -1,0 +1,257 @@
+"""Shared helpers for the kata suites: what is under test, oracles, and teaching asserts.
+
+Every check reports in the same order: type, then shape (with axis names), then dtype, then
+NaNs, then values (the largest difference and where it is), then a hint.
+"""
+import math
+from functools import lru_cache
+
+import hypothesis.strategies as st
+import pytest
+import torch
+from torch import Tensor, nn
+
+from harness import loader, manifest
+from harness.config import Config
+
+
+# ---------------------------------------------------------------- what is under test
+
+
+class UnderTest:
+    """The kata under test, loaded lazily at the first call so that a broken file fails
+    that kata's tests (with a message naming the file) rather than their collection."""
+
+    def __init__(self, kata_id: str):
+        self.kata = manifest.get(kata_id)
+
+    def __call__(self, *args, **kwargs):
+        return loader.load_under_test(self.kata)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.kata.symbol} from {self.kata.relative(loader.source_under_test(self.kata))}>"
+
+
+def under_test(kata_id: str) -> UnderTest:
+    return UnderTest(kata_id)
+
+
+def reference(kata_id: str):
+    return loader.load_reference(manifest.get(kata_id))
+
+
+def stuck(kata_id: str) -> str:
+    return f"Stuck? python -m harness hint {kata_id}"
+
+
+# ---------------------------------------------------------------- teaching asserts
+
+
+def _advice(kata: str, hint: str = "") -> str:
+    return "\n".join(line for line in (hint, stuck(kata)) if line)
+
+
+def check_shape(
+    actual, shape: tuple, dtype: torch.dtype, *, kata: str, what: str, axes: str = "", device=None, hint: str = ""
+) -> None:
+    """Assert the type, shape, dtype (and device) of `actual`."""
+    __tracebackhide__ = True
+    advice = _advice(kata, hint)
+    if not isinstance(actual, Tensor):
+        pytest.fail(f"{what} should be a torch.Tensor, got {type(actual).__name__}.\n{advice}", pytrace=False)
+    if tuple(actual.shape) != tuple(shape):
+        named = f" = ({', '.join(axes.split())})" if axes else ""
+        pytest.fail(
+            f"{what} has the wrong shape: expected {tuple(shape)}{named}, got {tuple(actual.shape)}.\n{advice}",
+            pytrace=False,
+        )
+    if actual.dtype != dtype:
+        pytest.fail(f"{what} has dtype {actual.dtype}, expected {dtype}.\n{advice}", pytrace=False)
+    if device is not None and actual.device != device:
+        pytest.fail(f"{what} is on {actual.device}, expected {device}.\n{advice}", pytrace=False)
+
+
+def check_tensor(
+    actual,
+    expected: Tensor,
+    *,
+    kata: str,
+    what: str,
+    axes: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    hint: str = "",
+) -> None:
+    """Assert that `actual` equals `expected`: type, shape, dtype, NaNs, then values."""
+    __tracebackhide__ = True
+    check_shape(actual, expected.shape, expected.dtype, kata=kata, what=what, axes=axes, device=expected.device, hint=hint)
+    advice = _advice(kata, hint)
+    new_nans = actual.isnan() & ~expected.isnan()
+    if new_nans.any():
+        where = tuple(new_nans.nonzero()[0].tolist())
+        pytest.fail(
+            f"{what} contains NaN ({int(new_nans.sum())} of {actual.numel()} values, first at index {where}) "
+            f"where the expected values are finite.\n{advice}",
+            pytrace=False,
+        )
+    torch.testing.assert_close(
+        actual,
+        expected,
+        atol=atol,
+        rtol=rtol,
+        msg=lambda details: f"{what} has the wrong values.\n{details}\n{advice}",
+    )
+
+
+def check_unchanged(before: Tensor, after: Tensor, *, kata: str, what: str) -> None:
+    __tracebackhide__ = True
+    if not torch.equal(before, after):
+        pytest.fail(
+            f"{what} was modified in place. Return a new tensor instead (e.g. masked_fill, not masked_fill_; "
+            f"x = x + y, not x += y).\n{stuck(kata)}",
+            pytrace=False,
+        )
+
+
+# ---------------------------------------------------------------- seeded data
+
+
+def randn(*shape: int, seed: int, device="cpu", scale: float = 1.0) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(*shape, generator=generator)).to(device)
+
+
+def random_tokens(batch: int, posn: int, d_vocab: int, *, seed: int, device="cpu") -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, d_vocab, (batch, posn), generator=generator).to(device)
+
+
+@torch.no_grad()
+def randomize_parameters_(module: nn.Module, seed: int, d_model: int) -> nn.Module:
+    """Overwrite every parameter with seeded, non-zero random values.
+
+    Default inits set biases to 0 and layer-norm scales to 1, which would hide a forgotten
+    bias or scale. Matrices get std 1/sqrt(d_model), so activations keep a unit scale;
+    layer-norm scales (1-D `w` or `weight`) 1 + noise; biases noise.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for name, param in module.named_parameters():
+        noise = torch.randn(param.shape, generator=generator)
+        if param.dim() >= 2:
+            values = noise / math.sqrt(d_model)
+        elif name.rsplit(".", 1)[-1] in ("w", "weight"):
+            values = 1.0 + 0.2 * noise
+        else:
+            values = 0.2 * noise
+        param.copy_(values.to(param.device, param.dtype))
+    return module
+
+
+def copy_parameters(destination: nn.Module, source: nn.Module, *, kata: str) -> None:
+    """Give the learner's module the reference's parameters, by name."""
+    __tracebackhide__ = True
+    try:
+        destination.load_state_dict(source.state_dict(), strict=True)
+    except RuntimeError as error:
+        pytest.fail(
+            f"Your module's parameters do not match the kata's layout (keep __init__ as given):\n{error}\n{stuck(kata)}",
+            pytrace=False,
+        )
+
+
+def matching_modules(kata_id: str, cfg: Config, *, seed: int, device) -> tuple[nn.Module, nn.Module]:
+    """(the module under test, the reference), same random weights, in eval mode."""
+    expected = randomize_parameters_(reference(kata_id)(cfg), seed, cfg.d_model).to(device).eval()
+    actual = under_test(kata_id)(cfg).to(device).eval()
+    copy_parameters(actual, expected, kata=kata_id)
+    return actual, expected
+
+
+# ---------------------------------------------------------------- configs
+
+NAMED_CONFIGS = {
+    "tiny": Config(d_model=8, n_heads=2, n_layers=1, d_vocab=11, n_ctx=8),
+    "one_head": Config(d_model=12, n_heads=1, n_layers=2, d_vocab=17, n_ctx=10),
+    "many_heads": Config(d_model=24, n_heads=4, n_layers=2, d_vocab=29, n_ctx=16),
+}
+
+
+@st.composite
+def configs(draw, max_layers: int = 2) -> Config:
+    n_heads = draw(st.integers(1, 4))
+    d_head = draw(st.integers(1, 8))
+    return Config(
+        d_model=n_heads * d_head,
+        n_heads=n_heads,
+        n_layers=draw(st.integers(1, max_layers)),
+        d_vocab=draw(st.integers(2, 40)),
+        n_ctx=draw(st.integers(1, 12)),
+    )
+
+
+@st.composite
+def configs_and_sizes(draw, max_layers: int = 2) -> tuple[Config, int, int]:
+    """A config, a batch size and a sequence length (1 included) that fits its context."""
+    cfg = draw(configs(max_layers))
+    return cfg, draw(st.integers(1, 3)), draw(st.integers(1, cfg.n_ctx))
+
+
+seeds = st.integers(0, 2**16)
+
+
+# ---------------------------------------------------------------- Hugging Face oracle
+
+
+def hf_config(cfg: Config):
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=cfg.d_vocab,
+        n_positions=cfg.n_ctx,
+        n_embd=cfg.d_model,
+        n_layer=cfg.n_layers,
+        n_head=cfg.n_heads,
+        n_inner=cfg.d_mlp,
+        activation_function="gelu_new",
+        layer_norm_epsilon=cfg.layer_norm_eps,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=cfg.d_vocab - 1,
+        eos_token_id=cfg.d_vocab - 1,
+    )
+
+
+@lru_cache(maxsize=16)
+def hf_gpt2(cfg: Config, seed: int, device: str = "cpu"):
+    """Hugging Face's GPT2LMHeadModel with every parameter random and non-zero."""
+    from transformers import GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(hf_config(cfg)).eval()
+    return randomize_parameters_(model, seed, cfg.d_model).to(device)
+
+
+@lru_cache(maxsize=16)
+def reference_gpt2(cfg: Config, seed: int, device: str = "cpu") -> nn.Module:
+    """The reference GPT2 holding hf_gpt2(cfg, seed)'s weights."""
+    model = reference("model.gpt2")(cfg).to(device).eval()
+    reference("model.load_gpt2_weights")(model, hf_gpt2(cfg, seed, device).state_dict())
+    return model
+
+
+@torch.no_grad()
+def hf_module_io(hf_model: nn.Module, submodule: nn.Module, tokens: Tensor) -> tuple[Tensor, Tensor]:
+    """What `submodule` of `hf_model` reads and returns during a forward pass on `tokens`."""
+    captured = {}
+
+    def hook(module, args, kwargs, output):
+        captured["input"] = args[0] if args else kwargs["hidden_states"]
+        captured["output"] = output[0] if isinstance(output, tuple) else output
+
+    handle = submodule.register_forward_hook(hook, with_kwargs=True)
+    try:
+        hf_model(tokens)
+    finally:
+        handle.remove()
+    return captured["input"], captured["output"]

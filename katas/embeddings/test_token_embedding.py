@@ -1,0 +1,50 @@
+"""Tests for katas/embeddings/token_embedding.py (Embed)."""
+import pytest
+import torch
+from hypothesis import given
+
+from harness.testing import (
+    NAMED_CONFIGS, check_shape, check_tensor, configs_and_sizes, hf_gpt2, matching_modules, random_tokens,
+    reference_gpt2, seeds,
+)
+
+KATA = "embeddings.token_embedding"
+AXES = "batch posn d_model"
+
+
+@pytest.mark.parametrize("cfg", NAMED_CONFIGS.values(), ids=NAMED_CONFIGS.keys())
+def test_shape_and_dtype(cfg, device):
+    embed, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    out = embed(random_tokens(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device))
+    check_shape(out, (2, cfg.n_ctx, cfg.d_model), torch.float32, kata=KATA, what="Embed output", axes=AXES)
+
+
+@given(config_and_sizes=configs_and_sizes(), seed=seeds)
+def test_matches_reference(config_and_sizes, seed, device):
+    cfg, batch, posn = config_and_sizes
+    embed, expected = matching_modules(KATA, cfg, seed=seed, device=device)
+    tokens = random_tokens(batch, posn, cfg.d_vocab, seed=seed + 1, device=device)
+    check_tensor(embed(tokens), expected(tokens), kata=KATA, what="Embed output", axes=AXES,
+                 hint="out[b, p] should be row tokens[b, p] of W_E, unscaled.")
+
+
+def test_matches_hugging_face_wte(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    embed, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    embed.load_state_dict(reference_gpt2(cfg, 0, str(device)).embed.state_dict())
+    tokens = random_tokens(3, cfg.n_ctx, cfg.d_vocab, seed=2, device=device)
+    with torch.no_grad():
+        expected = hf_gpt2(cfg, 0, str(device)).transformer.wte(tokens)
+    check_tensor(embed(tokens), expected, kata=KATA, what="Embed output vs Hugging Face's wte", atol=1e-4, axes=AXES)
+
+
+def test_gradients_reach_W_E(device):
+    cfg = NAMED_CONFIGS["tiny"]
+    embed, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    tokens = torch.tensor([[1, 3, 3]], device=device)
+    embed(tokens).sum().backward()
+    assert embed.W_E.grad is not None, "No gradient reached W_E: the embedding must stay differentiable (no .detach(), no .data)."
+    used = torch.zeros(cfg.d_vocab, dtype=torch.bool)
+    used[[1, 3]] = True
+    grad_rows_touched = embed.W_E.grad.abs().sum(dim=-1).cpu() > 0
+    assert torch.equal(grad_rows_touched, used), "Only the rows of the tokens used (1 and 3) should get gradient."

@@ -1,0 +1,41 @@
+"""Loading GPT-2's weights: from Hugging Face's names and layouts to ours.
+
+Hugging Face's GPT2LMHeadModel keeps the same numbers under other names and shapes:
+
+    transformer.wte.weight          (d_vocab, d_model)        -> embed.W_E
+    transformer.wpe.weight          (n_ctx, d_model)          -> pos_embed.W_pos
+    transformer.h.{i}.ln_1.weight / .bias                     -> blocks.{i}.ln1.w / .b
+    transformer.h.{i}.attn.c_attn.weight (d_model, 3*d_model) -> blocks.{i}.attn.W_Q, W_K, W_V
+    transformer.h.{i}.attn.c_attn.bias   (3*d_model,)         -> blocks.{i}.attn.b_Q, b_K, b_V
+    transformer.h.{i}.attn.c_proj.weight (d_model, d_model)   -> blocks.{i}.attn.W_O
+    transformer.h.{i}.attn.c_proj.bias                        -> blocks.{i}.attn.b_O
+    transformer.h.{i}.ln_2.weight / .bias                     -> blocks.{i}.ln2.w / .b
+    transformer.h.{i}.mlp.c_fc.weight (d_model, d_mlp) / .bias -> blocks.{i}.mlp.W_in / b_in
+    transformer.h.{i}.mlp.c_proj.weight (d_mlp, d_model) / .bias -> blocks.{i}.mlp.W_out / b_out
+    transformer.ln_f.weight / .bias                           -> ln_final.w / .b
+    lm_head.weight                  (d_vocab, d_model)        -> unembed.W_U (d_model, d_vocab)
+    (none: GPT-2 has no unembedding bias)                     -> unembed.b_U = zeros
+
+Hugging Face's Conv1D layers store weights as (in, out), like ours. c_attn holds Q, K and V
+side by side along its last axis, and inside each the heads are contiguous: columns
+h*d_head .. (h+1)*d_head - 1 belong to head h.
+
+Be strict, unlike a `load_state_dict(strict=False)` that leaves a misnamed weight random: a
+Hugging Face key you did not use, or a parameter of the model you did not fill, is an error
+that names it.
+"""
+import einops
+import torch
+from torch import Tensor, nn
+
+# Old transformers versions saved the causal mask as a buffer: it is not a weight.
+NOT_WEIGHTS = (".attn.bias", ".attn.masked_bias")
+
+
+def load_gpt2_weights(model: nn.Module, hf_state_dict: dict[str, Tensor]) -> None:
+    """Copy a Hugging Face GPT2LMHeadModel state dict into our GPT2 `model`, in place.
+
+    model: our GPT2 (model.cfg says its sizes); hf_state_dict: GPT2LMHeadModel(...).state_dict().
+    Raises KeyError naming every unused Hugging Face key or unfilled parameter of ours.
+    """
+    raise NotImplementedError
