@@ -4,6 +4,7 @@ Every check reports in the same order: type, then shape (with axis names), then 
 NaNs, then values (the largest difference and where it is), then a hint.
 """
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import hypothesis.strategies as st
@@ -199,6 +200,28 @@ def configs_and_sizes(draw, max_layers: int = 2) -> tuple[Config, int, int]:
 seeds = st.integers(0, 2**16)
 
 
+@dataclass(frozen=True)
+class AttentionSizes:
+    batch: int
+    query_pos: int
+    key_pos: int
+    n_heads: int
+    d_head: int
+
+
+@st.composite
+def attention_sizes(draw, square: bool = True) -> AttentionSizes:
+    """Sizes for the attention katas; query_pos == key_pos unless square=False."""
+    query_pos = draw(st.integers(1, 8))
+    return AttentionSizes(
+        batch=draw(st.integers(1, 3)),
+        query_pos=query_pos,
+        key_pos=query_pos if square else draw(st.integers(1, 8)),
+        n_heads=draw(st.integers(1, 4)),
+        d_head=draw(st.integers(1, 8)),
+    )
+
+
 # ---------------------------------------------------------------- Hugging Face oracle
 
 
@@ -255,3 +278,25 @@ def hf_module_io(hf_model: nn.Module, submodule: nn.Module, tokens: Tensor) -> t
     finally:
         handle.remove()
     return captured["input"], captured["output"]
+
+
+# ---------------------------------------------------------------- sequence properties
+
+
+@torch.no_grad()
+def check_causal(run, inputs: Tensor, changed: Tensor, position: int, *, kata: str, what: str) -> None:
+    """`changed` differs from `inputs` at `position` only: no output before it may change."""
+    __tracebackhide__ = True
+    check_tensor(run(changed)[:, :position], run(inputs)[:, :position], kata=kata,
+                 what=f"{what} before position {position}, after changing the input at position {position},",
+                 atol=1e-5, rtol=1e-5,
+                 hint="An earlier position saw a later one: is the causal mask applied, to the right axis?")
+
+
+@torch.no_grad()
+def check_batch_independent(run, inputs: Tensor, *, kata: str, what: str) -> None:
+    """Running a batch gives what running each sequence alone gives."""
+    __tracebackhide__ = True
+    alone = torch.cat([run(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+    check_tensor(run(inputs), alone, kata=kata, what=f"{what} for a batch, against each sequence run alone,",
+                 atol=1e-5, rtol=1e-5, hint="Sequences in a batch must not mix: no sum or mean over the batch axis.")

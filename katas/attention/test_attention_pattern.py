@@ -1,0 +1,59 @@
+"""Tests for katas/attention/attention_pattern.py (attention_pattern)."""
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.testing import (
+    attention_sizes, check_shape, check_tensor, check_unchanged, randn, reference, seeds, under_test,
+)
+
+KATA = "attention.attention_pattern"
+AXES = "batch n_heads query_pos key_pos"
+attention_pattern = under_test(KATA)
+causal_mask = reference("attention.causal_mask")
+
+
+def masked_scores(sizes, seed, device, scale=1.0):
+    shape = (sizes.batch, sizes.n_heads, sizes.query_pos, sizes.key_pos)
+    return causal_mask(randn(*shape, seed=seed, device=device, scale=scale))
+
+
+@given(sizes=attention_sizes())
+def test_shape_and_dtype(sizes, device):
+    scores = masked_scores(sizes, 0, device)
+    check_shape(attention_pattern(scores), tuple(scores.shape), torch.float32, kata=KATA, what="attention_pattern output", axes=AXES)
+
+
+@given(sizes=attention_sizes(), seed=seeds, scale=st.sampled_from([0.1, 1.0, 10.0]))
+def test_matches_reference(sizes, seed, scale, device):
+    scores = masked_scores(sizes, seed, device, scale)
+    check_tensor(attention_pattern(scores), reference(KATA)(scores), kata=KATA, what="attention_pattern output",
+                 axes=AXES, hint="A softmax over the key axis (the last one).")
+
+
+def test_each_query_row_sums_to_one_with_no_weight_on_the_future(device):
+    scores = randn(2, 3, 6, 6, seed=5, device=device, scale=3.0)
+    masked = causal_mask(scores)
+    pattern = attention_pattern(masked)
+    row_sums = pattern.sum(dim=-1)
+    check_tensor(row_sums, torch.ones_like(row_sums), kata=KATA, what="the sum of each query's row of the pattern",
+                 axes="batch n_heads query_pos", hint="Each query's weights over the keys must sum to 1: which axis is that?")
+    future = torch.ones(6, 6, dtype=torch.bool, device=device).triu(diagonal=1)
+    check_tensor(pattern[..., future], torch.zeros_like(pattern[..., future]), kata=KATA,
+                 what="the pattern's weights on future keys", atol=0, rtol=0)
+
+
+def test_stays_finite_for_large_scores_and_fully_masked_rows(device):
+    scores = randn(1, 2, 4, 4, seed=7, device=device, scale=1.0)
+    scores[0, 0] = 100.0 + scores[0, 0]  # exp(100) overflows float32
+    scores[0, 1, 2] = torch.finfo(torch.float32).min  # a row with every key masked
+    pattern = attention_pattern(scores)
+    check_tensor(pattern, torch.softmax(scores, dim=-1), kata=KATA, what="attention_pattern output", axes=AXES,
+                 hint="A hand-written softmax must subtract each row's maximum before exp, or exp overflows (inf/inf = NaN).")
+
+
+def test_does_not_modify_its_input(device):
+    scores = randn(1, 2, 3, 3, seed=1, device=device)
+    before = scores.clone()
+    attention_pattern(scores)
+    check_unchanged(before, scores, kata=KATA, what="scores")

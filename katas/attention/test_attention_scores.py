@@ -1,0 +1,51 @@
+"""Tests for katas/attention/attention_scores.py (attention_scores)."""
+import math
+
+import pytest
+import torch
+from hypothesis import given
+
+from harness.testing import attention_sizes, check_shape, check_tensor, check_unchanged, randn, reference, seeds, under_test
+
+KATA = "attention.attention_scores"
+AXES = "batch n_heads query_pos key_pos"
+attention_scores = under_test(KATA)
+
+
+def queries_and_keys(sizes, seed, device):
+    q = randn(sizes.batch, sizes.query_pos, sizes.n_heads, sizes.d_head, seed=seed, device=device)
+    k = randn(sizes.batch, sizes.key_pos, sizes.n_heads, sizes.d_head, seed=seed + 1, device=device)
+    return q, k
+
+
+@given(sizes=attention_sizes(square=False))
+def test_shape_and_dtype(sizes, device):
+    q, k = queries_and_keys(sizes, 0, device)
+    shape = (sizes.batch, sizes.n_heads, sizes.query_pos, sizes.key_pos)
+    check_shape(attention_scores(q, k), shape, torch.float32, kata=KATA, what="attention_scores output", axes=AXES,
+                hint="Queries index the rows, keys the columns, and the head axis comes before both.")
+
+
+@given(sizes=attention_sizes(square=False), seed=seeds)
+def test_matches_reference(sizes, seed, device):
+    q, k = queries_and_keys(sizes, seed, device)
+    check_tensor(attention_scores(q, k), reference(KATA)(q, k), kata=KATA, what="attention_scores output", axes=AXES,
+                 atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_heads, d_head", [(1, 4), (3, 16), (4, 64)])
+def test_is_per_head_dot_product_over_sqrt_d_head(n_heads, d_head, device):
+    q = randn(2, 5, n_heads, d_head, seed=1, device=device)
+    k = randn(2, 6, n_heads, d_head, seed=2, device=device)
+    per_head = torch.stack([q[:, :, h] @ k[:, :, h].transpose(-1, -2) for h in range(n_heads)], dim=1)
+    check_tensor(attention_scores(q, k), per_head / math.sqrt(d_head), kata=KATA, what="attention_scores output",
+                 axes=AXES, hint="Divide by sqrt(d_head), the size of one head: not d_model, not d_head itself.")
+
+
+def test_does_not_modify_its_inputs(device):
+    q = randn(1, 3, 2, 4, seed=1, device=device)
+    k = randn(1, 3, 2, 4, seed=2, device=device)
+    q_before, k_before = q.clone(), k.clone()
+    attention_scores(q, k)
+    check_unchanged(q_before, q, kata=KATA, what="q")
+    check_unchanged(k_before, k, kata=KATA, what="k")

@@ -1,0 +1,70 @@
+"""Tests for katas/attention/multi_head_attention.py (Attention)."""
+import pytest
+import torch
+from hypothesis import given
+
+from harness.testing import (
+    NAMED_CONFIGS, check_batch_independent, check_causal, check_shape, check_tensor, check_unchanged,
+    configs_and_sizes, hf_gpt2, hf_module_io, matching_modules, random_tokens, randn, reference_gpt2, seeds,
+)
+
+KATA = "attention.multi_head_attention"
+AXES = "batch posn d_model"
+
+
+@pytest.mark.parametrize("cfg", NAMED_CONFIGS.values(), ids=NAMED_CONFIGS.keys())
+@pytest.mark.parametrize("posn", [1, 6])
+def test_shape_and_dtype(cfg, posn, device):
+    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    with torch.no_grad():
+        out = attn(randn(2, posn, cfg.d_model, seed=1, device=device))
+    check_shape(out, (2, posn, cfg.d_model), torch.float32, kata=KATA, what="Attention output", axes=AXES)
+
+
+@given(config_and_sizes=configs_and_sizes(), seed=seeds)
+def test_matches_reference(config_and_sizes, seed, device):
+    cfg, batch, posn = config_and_sizes
+    attn, expected = matching_modules(KATA, cfg, seed=seed, device=device)
+    x = randn(batch, posn, cfg.d_model, seed=seed + 1, device=device)
+    with torch.no_grad():
+        check_tensor(attn(x), expected(x), kata=KATA, what="Attention output", axes=AXES, atol=1e-4, rtol=1e-4,
+                     hint="Check each bias (b_Q, b_K, b_V, b_O), the causal mask, and that heads are summed by W_O.")
+
+
+@pytest.mark.parametrize("name", ["one_head", "many_heads"])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_matches_hugging_face(name, layer, device):
+    cfg = NAMED_CONFIGS[name]
+    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    attn.load_state_dict(reference_gpt2(cfg, 0, str(device)).blocks[layer].attn.state_dict())
+    hf = hf_gpt2(cfg, 0, str(device))
+    x, expected = hf_module_io(hf, hf.transformer.h[layer].attn, random_tokens(3, cfg.n_ctx, cfg.d_vocab, seed=2, device=device))
+    with torch.no_grad():
+        check_tensor(attn(x), expected, kata=KATA, what=f"Attention output vs Hugging Face's h[{layer}].attn",
+                     axes=AXES, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("position", [0, 3, 6])
+def test_is_causal(position, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    x = randn(2, 7, cfg.d_model, seed=1, device=device)
+    changed = x.clone()
+    changed[:, position] += randn(2, cfg.d_model, seed=2, device=device)
+    check_causal(attn, x, changed, position, kata=KATA, what="Attention output")
+
+
+def test_sequences_in_a_batch_are_independent(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    check_batch_independent(attn, randn(3, 5, cfg.d_model, seed=1, device=device), kata=KATA, what="Attention output")
+
+
+def test_does_not_modify_its_input(device):
+    cfg = NAMED_CONFIGS["tiny"]
+    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
+    x = randn(2, 4, cfg.d_model, seed=1, device=device)
+    before = x.clone()
+    with torch.no_grad():
+        attn(x)
+    check_unchanged(before, x, kata=KATA, what="Attention's input")

@@ -1,0 +1,41 @@
+"""Tests for katas/mlp/gelu_new.py (gelu_new)."""
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+
+from harness.testing import check_shape, check_tensor, check_unchanged, randn, under_test
+
+KATA = "mlp.gelu_new"
+gelu_new = under_test(KATA)
+
+
+@given(shape=array_shapes(min_dims=1, max_dims=4, max_side=5))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shape_and_dtype(dtype, shape, device):
+    x = torch.zeros(shape, dtype=dtype, device=device)
+    check_shape(gelu_new(x), shape, dtype, kata=KATA, what="gelu_new output", hint="gelu_new works element by element.")
+
+
+@given(values=arrays("float64", st.integers(1, 40), elements=st.floats(-12, 12, allow_subnormal=False)))
+def test_matches_hugging_face_gelu_new(values, device):
+    from transformers.activations import NewGELUActivation
+
+    x = torch.from_numpy(values).to(device)
+    check_tensor(gelu_new(x), NewGELUActivation()(x), kata=KATA, what="gelu_new output (float64)", atol=1e-12, rtol=1e-10,
+                 hint="0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))): check each constant.")
+
+
+def test_is_the_tanh_approximation_not_the_exact_gelu(device):
+    x = torch.linspace(-4, 4, 81, device=device)
+    expected = torch.nn.functional.gelu(x, approximate="tanh")
+    check_tensor(gelu_new(x), expected, kata=KATA, what="gelu_new on [-4, 4]", atol=1e-6, rtol=1e-6,
+                 hint="GPT-2 uses the tanh approximation; the exact erf GELU differs by up to ~5e-4.")
+
+
+def test_does_not_modify_its_input(device):
+    x = randn(3, 4, seed=1, device=device)
+    before = x.clone()
+    gelu_new(x)
+    check_unchanged(before, x, kata=KATA, what="gelu_new's input")

@@ -1,0 +1,81 @@
+"""Tests for katas/model/load_gpt2_weights.py (load_gpt2_weights)."""
+import pytest
+import torch
+from hypothesis import given
+
+from harness.testing import (
+    NAMED_CONFIGS, check_tensor, configs, hf_gpt2, random_tokens, reference, reference_gpt2, seeds, stuck, under_test,
+)
+
+KATA = "model.load_gpt2_weights"
+load_gpt2_weights = under_test(KATA)
+
+
+def empty_gpt2(cfg, device) -> torch.nn.Module:
+    """A reference GPT2 whose every parameter is NaN, so that anything left unfilled shows."""
+    model = reference("model.gpt2")(cfg).to(device).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.fill_(float("nan"))
+    return model
+
+
+def check_same_parameters(actual: torch.nn.Module, expected: torch.nn.Module) -> None:
+    __tracebackhide__ = True
+    expected_params = expected.state_dict()
+    for name, value in actual.state_dict().items():
+        check_tensor(value, expected_params[name], kata=KATA, what=f"parameter {name}", atol=0, rtol=0,
+                     hint="Compare this parameter's Hugging Face source: its name, its (in, out) layout, its head split.")
+
+
+@given(cfg=configs(max_layers=3), seed=seeds)
+def test_fills_every_parameter_as_the_reference_does(cfg, seed, device):
+    model = empty_gpt2(cfg, device)
+    load_gpt2_weights(model, hf_gpt2(cfg, seed, str(device)).state_dict())
+    check_same_parameters(model, reference_gpt2(cfg, seed, str(device)))
+
+
+@pytest.mark.parametrize("name", NAMED_CONFIGS)
+def test_loaded_model_matches_hugging_face_logits(name, device):
+    cfg = NAMED_CONFIGS[name]
+    hf = hf_gpt2(cfg, 0, str(device))
+    model = empty_gpt2(cfg, device)
+    load_gpt2_weights(model, hf.state_dict())
+    tokens = random_tokens(2, cfg.n_ctx, cfg.d_vocab, seed=3, device=device)
+    with torch.no_grad():
+        check_tensor(model(tokens), hf(tokens).logits, kata=KATA, what="logits after loading", axes="batch posn d_vocab",
+                     atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("missing", ["transformer.h.1.attn.c_attn.bias", "lm_head.weight", "transformer.ln_f.weight"])
+def test_a_missing_key_is_an_error_that_names_it(missing, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    state = dict(hf_gpt2(cfg, 0, str(device)).state_dict())
+    del state[missing]
+    with pytest.raises(Exception) as raised:
+        load_gpt2_weights(empty_gpt2(cfg, device), state)
+    assert missing in str(raised.value), (
+        f"The error should name the missing key {missing!r}; it said: {raised.value!r}\n{stuck(KATA)}"
+    )
+
+
+@pytest.mark.parametrize("unexpected", ["transformer.h.0.attn.c_attn.extra", "transformer.h.2.ln_1.weight"])
+def test_an_unexpected_key_is_an_error_that_names_it(unexpected, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    state = dict(hf_gpt2(cfg, 0, str(device)).state_dict())
+    state[unexpected] = torch.zeros(cfg.d_model, device=device)
+    with pytest.raises(Exception) as raised:
+        load_gpt2_weights(empty_gpt2(cfg, device), state)
+    assert unexpected in str(raised.value), (
+        f"The error should name the unexpected key {unexpected!r}; it said: {raised.value!r}\n{stuck(KATA)}"
+    )
+
+
+def test_does_not_modify_the_hugging_face_state_dict(device):
+    cfg = NAMED_CONFIGS["tiny"]
+    state = dict(hf_gpt2(cfg, 0, str(device)).state_dict())
+    before = {key: value.clone() for key, value in state.items()}
+    load_gpt2_weights(empty_gpt2(cfg, device), state)
+    assert state.keys() == before.keys(), f"load_gpt2_weights removed or added keys of the dict it was given.\n{stuck(KATA)}"
+    for key, value in before.items():
+        assert torch.equal(state[key], value), f"load_gpt2_weights changed hf_state_dict[{key!r}].\n{stuck(KATA)}"
