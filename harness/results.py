@@ -1,0 +1,81 @@
+"""Runs kata suites in a pytest subprocess and reads back a verdict per kata (from JUnit XML).
+
+A subprocess, so that a learner's infinite loop or crash cannot take the caller down with it,
+and so that every run imports the kata files afresh.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import manifest
+
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+@dataclass
+class KataResult:
+    kata: manifest.Kata
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    not_implemented: int = 0  # failures that only say the stub is untouched
+    broken: int = 0  # failures that say the file does not import
+    first_failure: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.failed == 0 and self.passed > 0:
+            return "done"
+        if self.broken:
+            return "broken"
+        if self.failed and self.not_implemented == self.failed:
+            return "not started"
+        if self.failed:
+            return "failing"
+        return "no tests"
+
+
+def run_suites(paths: "list[str] | None" = None, *pytest_args: str, timeout: float = 1800) -> dict[str, KataResult]:
+    """Run pytest on `paths` (default: every kata) and return one KataResult per kata id."""
+    katas = manifest.katas()
+    paths = paths or [kata.relative(kata.test_file) for kata in katas]
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        command = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider",
+                   f"--junit-xml={report}", "-o", "junit_family=xunit1", *pytest_args]
+        subprocess.run(command, cwd=manifest.ROOT, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "CI": os.environ.get("CI", "1")})
+        if not report.exists():
+            raise RuntimeError("pytest wrote no report: " + " ".join(command))
+        return read_junit(report)
+
+
+def read_junit(report: Path) -> dict[str, KataResult]:
+    results = {kata.id: KataResult(kata) for kata in manifest.katas()}
+    by_module = {f"katas.{kata.folder}.test_{kata.name}": kata.id for kata in manifest.katas()}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        kata_id = by_module.get(case.get("classname", ""))
+        if kata_id is None:
+            continue
+        result = results[kata_id]
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
+            message = (problem.get("message") or problem.text or "").strip()
+            result.failed += 1
+            result.failures.append(f"{case.get('name')}: {message}")
+            if NOT_IMPLEMENTED in message:
+                result.not_implemented += 1
+            elif "could not be imported" in message or "does not define" in message or "does not exist" in message:
+                result.broken += 1
+            if not result.first_failure:
+                result.first_failure = f"{case.get('name')}: {message.splitlines()[0] if message else 'failed'}"
+        elif case.find("skipped") is not None:
+            result.skipped += 1
+        else:
+            result.passed += 1
+    return results
