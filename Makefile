@@ -1,0 +1,35 @@
+# Quick start:  make       set up, then show your progress and the next kata
+#               make test  set up, then prove every suite passes on the reference
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CI pins the CPU build of torch (constraints-ci.txt); elsewhere: make TORCH_CONSTRAINTS= setup
+TORCH_CONSTRAINTS ?= -c constraints-ci.txt
+
+.DEFAULT_GOAL := progress
+.PHONY: setup progress test check-stubs check-mutants check clean
+
+$(VENV)/.installed: pyproject.toml constraints-ci.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_CONSTRAINTS) -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+progress: setup
+	$(BIN)/python -m harness progress
+
+test: setup
+	$(BIN)/python -m pytest --reference
+
+check-stubs: setup
+	$(BIN)/python -m harness check-stubs
+
+check-mutants: setup
+	$(BIN)/python -m harness check-mutants
+
+# Everything CI runs.
+check: test check-stubs check-mutants
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

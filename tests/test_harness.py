@@ -1,0 +1,88 @@
+"""The harness itself: isolation of katas, the flags, the loader and parts."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness import loader, manifest, parts
+from harness.results import read_junit
+
+ROOT = manifest.ROOT
+
+BROKEN = {
+    "attention.attention_scores": ("syntax", "def attention_scores(q, k)\n    return q\n"),
+    "attention.causal_mask": ("import", "import a_module_that_does_not_exist\n"),
+    "attention.attention_pattern": ("no symbol", "def softmax(x):\n    return x\n"),
+}
+
+
+def run_pytest(*args, env=None, tmp_path):
+    report = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--junit-xml={report}",
+         "-o", "junit_family=xunit1"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CI": "1", **(env or {})}, timeout=900,
+    )
+    return done, read_junit(report)
+
+
+@pytest.mark.slow
+def test_a_broken_kata_file_fails_only_that_kata_and_names_the_file(tmp_path):
+    swaps = []
+    for kata_id, (kind, source) in BROKEN.items():
+        path = tmp_path / f"{kata_id}.py"
+        path.write_text(source)
+        swaps.append(f"--swap={kata_id}={path}")
+    done, results = run_pytest("katas/attention", "katas/block", "--reference", *swaps, tmp_path=tmp_path)
+    for kata_id in BROKEN:
+        result = results[kata_id]
+        assert result.status == "broken" and result.passed == 0, (kata_id, result)
+        assert all(f"{kata_id}.py" in failure for failure in result.failures), result.failures[0]
+    for kata_id in ("attention.attend_to_values", "attention.multi_head_attention", "block.transformer_block"):
+        assert results[kata_id].status == "done", (kata_id, results[kata_id].failures[:1])
+    assert "SyntaxError" in done.stdout and "ModuleNotFoundError" in done.stdout and "does not define" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [["--reference"], []])
+def test_reference_flag_and_env_var_are_the_same(how, tmp_path):
+    env = {} if how else {"KATA_IMPL": "reference"}
+    done, results = run_pytest("katas/mlp/test_gelu_new.py", *how, env=env, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert results["mlp.gelu_new"].status == "done"
+
+
+@pytest.mark.parametrize(
+    "how, says",
+    [(["--reference"], "kata under test: reference solutions"), ([], "kata under test: your katas (katas/)")],
+)
+def test_the_header_says_which_implementation_is_under_test(how, says):
+    env = {key: value for key, value in os.environ.items() if key != "KATA_IMPL"}
+    header = subprocess.run([sys.executable, "-m", "pytest", "--co", "katas/mlp/test_gelu_new.py", *how],
+                            cwd=ROOT, capture_output=True, text=True, env=env).stdout
+    assert says in header, header[:1000]
+
+
+def test_parts_are_the_reference_unless_asked_otherwise():
+    kata = manifest.get("mlp.gelu_new")
+    assert parts.gelu_new is loader.load(kata.reference_file, "gelu_new")
+    loader.use_learner_parts({kata.id})
+    try:
+        assert parts.gelu_new is loader.load(kata.file, "gelu_new")
+    finally:
+        loader.use_learner_parts(set())
+
+
+def test_unknown_part_is_a_clear_error():
+    with pytest.raises(AttributeError, match="no kata provides"):
+        parts.no_such_part
+
+
+def test_loaded_code_is_shape_checked():
+    import torch
+    from jaxtyping import TypeCheckError
+
+    scores = loader.load_reference(manifest.get("attention.attention_scores"))
+    with pytest.raises(TypeCheckError):
+        scores(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 5))  # d_head differs between q and k
