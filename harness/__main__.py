@@ -7,7 +7,9 @@
     check-mutants [KATA...] every known-wrong solution fails its suite (CI)
 """
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -37,6 +39,8 @@ def progress(args: argparse.Namespace) -> int:
     if upcoming is None:
         console.print("Every kata is done: you have built GPT-2.")
         return 0
+    if not os.environ.get("VIRTUAL_ENV") and Path(sys.prefix).name == ".venv":
+        console.print("\n(First, in your shell: . .venv/bin/activate)")
     console.print(
         f"\nNext: [bold]{upcoming.title}[/] ({upcoming.id})\n"
         f"  open  {upcoming.relative(upcoming.file)}\n"

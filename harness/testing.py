@@ -100,8 +100,14 @@ def check_tensor(
         expected,
         atol=atol,
         rtol=rtol,
-        msg=lambda details: f"{what} has the wrong values.\n{details}\n{advice}",
+        msg=lambda details: f"{what} has the wrong values.\n{details}\n{_worst_entry(actual, expected)}\n{advice}",
     )
+
+
+def _worst_entry(actual: Tensor, expected: Tensor) -> str:
+    difference = (actual.detach().double() - expected.detach().double()).abs().nan_to_num(nan=math.inf)
+    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
+    return f"At index {index}: expected {expected[index].item():.6g}, got {actual[index].item():.6g}."
 
 
 def check_unchanged(before: Tensor, after: Tensor, *, kata: str, what: str) -> None:
