@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from harness import loader, manifest
 from harness.config import Config
 
-
 # ---------------------------------------------------------------- what is under test
 
 
@@ -306,3 +305,38 @@ def check_batch_independent(run, inputs: Tensor, *, kata: str, what: str) -> Non
     alone = torch.cat([run(inputs[i : i + 1]) for i in range(inputs.shape[0])])
     check_tensor(run(inputs), alone, kata=kata, what=f"{what} for a batch, against each sequence run alone,",
                  atol=1e-5, rtol=1e-5, hint="Sequences in a batch must not mix: no sum or mean over the batch axis.")
+
+
+# ---------------------------------------------------------------- checks shared by the suites
+
+
+@torch.no_grad()
+def check_matches_reference(kata: str, cfg: Config, inputs: Tensor, *, seed: int, device, what: str, axes: str = "",
+                            atol: float = 1e-4, rtol: float = 1e-4, hint: str = "") -> None:
+    """The module under test and the reference, given the same random weights and inputs, agree."""
+    __tracebackhide__ = True
+    module, expected = matching_modules(kata, cfg, seed=seed, device=device)
+    check_tensor(module(inputs), expected(inputs), kata=kata, what=what, axes=axes, atol=atol, rtol=rtol, hint=hint)
+
+
+@torch.no_grad()
+def check_matches_hugging_face(kata: str, cfg: Config, tokens: Tensor, *, ours, theirs, device, what: str,
+                               axes: str = "") -> None:
+    """The module under test, holding the weights of `ours(reference GPT2)`, returns what the Hugging
+    Face module `theirs(GPT2LMHeadModel)` returns on the hidden states it sees in a forward pass."""
+    __tracebackhide__ = True
+    module, _ = matching_modules(kata, cfg, seed=0, device=device)
+    module.load_state_dict(ours(reference_gpt2(cfg, 0, str(device))).state_dict())
+    hf = hf_gpt2(cfg, 0, str(device))
+    hidden, expected = hf_module_io(hf, theirs(hf), tokens)
+    check_tensor(module(hidden), expected, kata=kata, what=f"{what} vs Hugging Face's", axes=axes, atol=1e-4, rtol=1e-4)
+
+
+@torch.no_grad()
+def check_inputs_unchanged(run, *inputs: Tensor, kata: str, what: str) -> None:
+    """Calling `run` leaves every input as it was."""
+    __tracebackhide__ = True
+    before = [x.clone() for x in inputs]
+    run(*inputs)
+    for number, (old, new) in enumerate(zip(before, inputs), start=1):
+        check_unchanged(old, new, kata=kata, what=f"{what}'s input {number}" if len(inputs) > 1 else f"{what}'s input")

@@ -4,8 +4,18 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
-    NAMED_CONFIGS, check_batch_independent, check_causal, check_shape, check_tensor, check_unchanged,
-    configs_and_sizes, hf_gpt2, hf_module_io, matching_modules, random_tokens, randn, reference_gpt2, seeds,
+    NAMED_CONFIGS,
+    check_batch_independent,
+    check_causal,
+    check_inputs_unchanged,
+    check_matches_hugging_face,
+    check_matches_reference,
+    check_shape,
+    configs_and_sizes,
+    matching_modules,
+    randn,
+    random_tokens,
+    seeds,
 )
 
 KATA = "attention.multi_head_attention"
@@ -24,24 +34,18 @@ def test_shape_and_dtype(cfg, posn, device):
 @given(config_and_sizes=configs_and_sizes(), seed=seeds)
 def test_matches_reference(config_and_sizes, seed, device):
     cfg, batch, posn = config_and_sizes
-    attn, expected = matching_modules(KATA, cfg, seed=seed, device=device)
-    x = randn(batch, posn, cfg.d_model, seed=seed + 1, device=device)
-    with torch.no_grad():
-        check_tensor(attn(x), expected(x), kata=KATA, what="Attention output", axes=AXES, atol=1e-4, rtol=1e-4,
-                     hint="Check each bias (b_Q, b_K, b_V, b_O), the causal mask, and that heads are summed by W_O.")
+    check_matches_reference(KATA, cfg, randn(batch, posn, cfg.d_model, seed=seed + 1, device=device), seed=seed,
+                            device=device, what="Attention output", axes=AXES,
+                            hint="Check each bias (b_Q, b_K, b_V, b_O), the causal mask, and that W_O sums over heads.")
 
 
 @pytest.mark.parametrize("name", ["one_head", "many_heads"])
 @pytest.mark.parametrize("layer", [0, 1])
 def test_matches_hugging_face(name, layer, device):
     cfg = NAMED_CONFIGS[name]
-    attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
-    attn.load_state_dict(reference_gpt2(cfg, 0, str(device)).blocks[layer].attn.state_dict())
-    hf = hf_gpt2(cfg, 0, str(device))
-    x, expected = hf_module_io(hf, hf.transformer.h[layer].attn, random_tokens(3, cfg.n_ctx, cfg.d_vocab, seed=2, device=device))
-    with torch.no_grad():
-        check_tensor(attn(x), expected, kata=KATA, what=f"Attention output vs Hugging Face's h[{layer}].attn",
-                     axes=AXES, atol=1e-4, rtol=1e-4)
+    check_matches_hugging_face(KATA, cfg, random_tokens(3, cfg.n_ctx, cfg.d_vocab, seed=2, device=device),
+                               ours=lambda model: model.blocks[layer].attn, theirs=lambda hf: hf.transformer.h[layer].attn,
+                               device=device, what=f"Attention output of layer {layer}", axes=AXES)
 
 
 @pytest.mark.parametrize("position", [0, 3, 6])
@@ -63,8 +67,4 @@ def test_sequences_in_a_batch_are_independent(device):
 def test_does_not_modify_its_input(device):
     cfg = NAMED_CONFIGS["tiny"]
     attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
-    x = randn(2, 4, cfg.d_model, seed=1, device=device)
-    before = x.clone()
-    with torch.no_grad():
-        attn(x)
-    check_unchanged(before, x, kata=KATA, what="Attention's input")
+    check_inputs_unchanged(attn, randn(2, 4, cfg.d_model, seed=1, device=device), kata=KATA, what="Attention")

@@ -4,8 +4,15 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
-    NAMED_CONFIGS, check_shape, check_tensor, configs_and_sizes, hf_gpt2, matching_modules, random_tokens,
-    reference_gpt2, seeds,
+    NAMED_CONFIGS,
+    check_shape,
+    check_tensor,
+    configs_and_sizes,
+    hf_gpt2,
+    matching_modules,
+    random_tokens,
+    reference_gpt2,
+    seeds,
 )
 
 KATA = "embeddings.token_embedding"

@@ -4,8 +4,16 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
-    NAMED_CONFIGS, check_shape, check_tensor, configs_and_sizes, hf_gpt2, hf_module_io, matching_modules,
-    random_tokens, randn, reference_gpt2, seeds,
+    NAMED_CONFIGS,
+    check_inputs_unchanged,
+    check_matches_hugging_face,
+    check_matches_reference,
+    check_shape,
+    configs_and_sizes,
+    matching_modules,
+    randn,
+    random_tokens,
+    seeds,
 )
 
 KATA = "embeddings.unembedding"
@@ -22,18 +30,19 @@ def test_shape_and_dtype(cfg, device):
 @given(config_and_sizes=configs_and_sizes(), seed=seeds)
 def test_matches_reference(config_and_sizes, seed, device):
     cfg, batch, posn = config_and_sizes
-    unembed, expected = matching_modules(KATA, cfg, seed=seed, device=device)
-    x = randn(batch, posn, cfg.d_model, seed=seed + 1, device=device)
-    with torch.no_grad():
-        check_tensor(unembed(x), expected(x), kata=KATA, what="Unembed output (the logits)", axes=AXES,
-                     hint="logits = x @ W_U + b_U: no softmax, and do not forget the bias.")
+    check_matches_reference(KATA, cfg, randn(batch, posn, cfg.d_model, seed=seed + 1, device=device), seed=seed,
+                            device=device, what="Unembed output (the logits)", axes=AXES, atol=1e-5, rtol=1e-5,
+                            hint="logits = x @ W_U + b_U: no softmax, and do not forget the bias.")
 
 
 def test_matches_hugging_face_lm_head(device):
     cfg = NAMED_CONFIGS["many_heads"]
+    check_matches_hugging_face(KATA, cfg, random_tokens(2, cfg.n_ctx, cfg.d_vocab, seed=2, device=device),
+                               ours=lambda model: model.unembed, theirs=lambda hf: hf.lm_head, device=device,
+                               what="Unembed output", axes=AXES)
+
+
+def test_does_not_modify_its_input(device):
+    cfg = NAMED_CONFIGS["tiny"]
     unembed, _ = matching_modules(KATA, cfg, seed=0, device=device)
-    unembed.load_state_dict(reference_gpt2(cfg, 0, str(device)).unembed.state_dict())
-    hf = hf_gpt2(cfg, 0, str(device))
-    x, expected = hf_module_io(hf, hf.lm_head, random_tokens(2, cfg.n_ctx, cfg.d_vocab, seed=2, device=device))
-    with torch.no_grad():
-        check_tensor(unembed(x), expected, kata=KATA, what="Unembed output vs Hugging Face's lm_head", atol=1e-4, axes=AXES)
+    check_inputs_unchanged(unembed, randn(2, 3, cfg.d_model, seed=1, device=device), kata=KATA, what="Unembed")

@@ -5,8 +5,21 @@ from hypothesis import given
 
 from harness.config import Config
 from harness.testing import (
-    NAMED_CONFIGS, check_batch_independent, check_causal, check_shape, check_tensor, check_unchanged,
-    configs_and_sizes, hf_gpt2, matching_modules, random_tokens, reference, reference_gpt2, seeds, under_test,
+    NAMED_CONFIGS,
+    check_batch_independent,
+    check_causal,
+    check_inputs_unchanged,
+    check_matches_reference,
+    check_shape,
+    check_tensor,
+    configs_and_sizes,
+    hf_gpt2,
+    matching_modules,
+    random_tokens,
+    reference,
+    reference_gpt2,
+    seeds,
+    under_test,
 )
 
 KATA = "model.gpt2"
@@ -33,11 +46,9 @@ def test_shape_and_dtype(cfg, posn, device):
 @given(config_and_sizes=configs_and_sizes(max_layers=3), seed=seeds)
 def test_matches_reference(config_and_sizes, seed, device):
     cfg, batch, posn = config_and_sizes
-    model, expected = matching_modules(KATA, cfg, seed=seed, device=device)
-    tokens = random_tokens(batch, posn, cfg.d_vocab, seed=seed + 1, device=device)
-    with torch.no_grad():
-        check_tensor(model(tokens), expected(tokens), kata=KATA, what="GPT2 logits", axes=AXES, atol=1e-4, rtol=1e-4,
-                     hint="embed + pos_embed, every block in order, ln_final, unembed.")
+    check_matches_reference(KATA, cfg, random_tokens(batch, posn, cfg.d_vocab, seed=seed + 1, device=device),
+                            seed=seed, device=device, what="GPT2 logits", axes=AXES,
+                            hint="embed + pos_embed, every block in order, ln_final, unembed.")
 
 
 @pytest.mark.parametrize("name", NAMED_CONFIGS)
@@ -101,8 +112,4 @@ def test_sequences_in_a_batch_are_independent(device):
 def test_does_not_modify_the_tokens(device):
     cfg = NAMED_CONFIGS["tiny"]
     model, _ = matching_modules(KATA, cfg, seed=0, device=device)
-    tokens = random_tokens(2, 5, cfg.d_vocab, seed=1, device=device)
-    before = tokens.clone()
-    with torch.no_grad():
-        model(tokens)
-    check_unchanged(before, tokens, kata=KATA, what="the tokens")
+    check_inputs_unchanged(model, random_tokens(2, 5, cfg.d_vocab, seed=1, device=device), kata=KATA, what="GPT2")

@@ -4,7 +4,16 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
-    NAMED_CONFIGS, check_tensor, configs, hf_gpt2, random_tokens, reference, reference_gpt2, seeds, stuck, under_test,
+    NAMED_CONFIGS,
+    check_tensor,
+    configs,
+    hf_gpt2,
+    random_tokens,
+    reference,
+    reference_gpt2,
+    seeds,
+    stuck,
+    under_test,
 )
 
 KATA = "model.load_gpt2_weights"
