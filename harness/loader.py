@@ -84,9 +84,12 @@ def load(path: Path, symbol: str):
 def _import_file(path: Path):
     if not path.is_file():
         raise KataImportError(f"{_shown(path)} does not exist")
-    # A name of its own per file, so the learner's, the reference and a mutant never collide.
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    name = f"_kata_{path.stem}_{digest}"
+    # A name of its own per file, so the learner's, the reference and a mutant never collide;
+    # inside the project it is the file's dotted path ("katas.attention.causal_mask").
+    if path.is_relative_to(manifest.ROOT):
+        name = ".".join(path.relative_to(manifest.ROOT).with_suffix("").parts)
+    else:
+        name = f"_swapped_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -107,10 +110,8 @@ def _explain(error: BaseException, path: Path) -> str:
 
 
 def _shown(path: Path) -> str:
-    try:
-        return path.relative_to(manifest.ROOT).as_posix()
-    except ValueError:
-        return str(path)
+    path = Path(path).resolve()
+    return path.relative_to(manifest.ROOT).as_posix() if path.is_relative_to(manifest.ROOT) else str(path)
 
 
 def type_checked(obj):

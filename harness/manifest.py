@@ -51,7 +51,9 @@ class Kata:
         return ROOT / "tests" / "mutants" / self.folder / self.name
 
     def relative(self, path: Path) -> str:
-        return path.relative_to(ROOT).as_posix()
+        """`path` as shown to a user: from the project root when it is inside the project."""
+        path = Path(path).resolve()
+        return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,8 @@ Flags: --reference (or KATA_IMPL=reference) tests the reference solutions instea
 runs the suites on a GPU.
 """
 import os
+import traceback
+from pathlib import Path
 
 # Never touch the network at test time: the Hugging Face oracles are built from configs.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,6 +16,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from jaxtyping import TypeCheckError  # noqa: E402
 
 from harness import loader, manifest  # noqa: E402
 from harness.loader import KataImportError  # noqa: E402
@@ -71,7 +74,7 @@ def pytest_runtest_call(item: pytest.Item):
     message instead of a traceback."""
     try:
         return (yield)
-    except (NotImplementedError, KataImportError, ExceptionGroup) as error:
+    except (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup) as error:
         message = _explain(item, error)
         if message is None:
             raise
@@ -80,7 +83,7 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _explain(item: pytest.Item, error: BaseException) -> "str | None":
     if isinstance(error, ExceptionGroup):
-        matched, rest = error.split((NotImplementedError, KataImportError))
+        matched, rest = error.split((NotImplementedError, KataImportError, TypeCheckError))
         if matched is None or rest is not None:
             return None
         error = matched.exceptions[0]
@@ -89,7 +92,12 @@ def _explain(item: pytest.Item, error: BaseException) -> "str | None":
     kata = manifest.for_test_file(item.path)
     if kata is None:
         return None
-    file = kata.relative(loader.source_under_test(kata))
+    source = loader.source_under_test(kata)
+    file = kata.relative(source)
+    if isinstance(error, TypeCheckError):
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve() == source]
+        where = f" (from {file}, line {frames[-1].lineno}: {frames[-1].line})" if frames else f" ({file})"
+        return f"a shape or dtype does not match a signature's annotations{where}.\n{error}\nStuck? {hint_command(kata)}"
     return (
         f"not implemented yet: `{kata.symbol}` in {file} still raises NotImplementedError.\n"
         f"Replace that line with your solution. Stuck? {hint_command(kata)}"

@@ -89,3 +89,18 @@ def test_loaded_code_is_shape_checked():
     scores = loader.load_reference(manifest.get("attention.attention_scores"))
     with pytest.raises(TypeCheckError):
         scores(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 5))  # d_head differs between q and k
+
+
+@pytest.mark.slow
+def test_a_shape_error_names_the_learners_line_and_the_hint(tmp_path):
+    wrong = tmp_path / "attend_to_values.py"
+    wrong.write_text(
+        manifest.get("attention.attend_to_values").reference_file.read_text().replace(
+            "-> batch query_pos n_heads d_head\"", "-> batch n_heads query_pos d_head\""
+        )
+    )
+    done, results = run_pytest("katas/attention/test_attend_to_values.py", "--reference",
+                               f"--swap=attention.attend_to_values={wrong}", tmp_path=tmp_path)
+    assert results["attention.attend_to_values"].status == "failing"
+    assert "does not match a signature's annotations" in done.stdout
+    assert "Stuck? python -m harness hint attention.attend_to_values" in done.stdout
