@@ -340,3 +340,38 @@ def check_inputs_unchanged(run, *inputs: Tensor, kata: str, what: str) -> None:
     run(*inputs)
     for number, (old, new) in enumerate(zip(before, inputs), start=1):
         check_unchanged(old, new, kata=kata, what=f"{what}'s input {number}" if len(inputs) > 1 else f"{what}'s input")
+
+
+# ---------------------------------------------------------------- sampling and generation
+
+
+@dataclass(frozen=True)
+class SamplingInputs:
+    logits: Tensor  # (batch, d_vocab)
+    tokens: Tensor  # (batch, seq): the sequence so far, with repeats
+
+
+@st.composite
+def sampling_inputs(draw, device="cpu") -> SamplingInputs:
+    """Logits (sometimes with ties: small integers) and token sequences with repeated tokens."""
+    batch, d_vocab, seq = draw(st.integers(1, 4)), draw(st.integers(2, 30)), draw(st.integers(1, 10))
+    seed, ties = draw(seeds), draw(st.booleans())
+    generator = torch.Generator().manual_seed(seed)
+    if ties:
+        logits = torch.randint(-3, 4, (batch, d_vocab), generator=generator).float()
+    else:
+        logits = 3.0 * torch.randn(batch, d_vocab, generator=generator)
+    tokens = torch.randint(0, min(d_vocab, 6), (batch, seq), generator=generator)
+    return SamplingInputs(logits.to(device), tokens.to(device))
+
+
+def hf_as_model(hf):
+    """A Hugging Face GPT2LMHeadModel as the plain `tokens -> logits` callable the katas take."""
+    return lambda tokens: hf(tokens, use_cache=False).logits
+
+
+def hf_generate(hf, prompt: Tensor, **options):
+    """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are)."""
+    eos = options.get("eos_token_id")
+    with torch.no_grad():
+        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=eos, use_cache=False, **options)

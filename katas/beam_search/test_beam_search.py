@@ -1,0 +1,82 @@
+"""Tests for katas/beam_search/beam_search.py (beam_search), against Hugging Face's generate(num_beams=k)."""
+import itertools
+
+import pytest
+import torch
+
+from harness.config import Config
+from harness.testing import check_tensor, hf_as_model, hf_generate, hf_gpt2, random_tokens, under_test
+
+KATA = "beam_search.beam_search"
+beam_search = under_test(KATA)
+CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=12, n_ctx=32)
+CASES = [
+    dict(eos=eos, length_penalty=penalty, early_stopping=early, no_repeat_ngram_size=ngram)
+    for eos, penalty, early, ngram in itertools.product(["none", "likely"], [0.0, 1.0, 2.0], [True, False], [0, 2])
+]
+
+
+def likely_eos(hf, prompt) -> int:
+    """An EOS that beams really reach: the second likeliest token after the first prompt.
+    (A random token of a random model almost never wins a beam, and would test nothing.)"""
+    with torch.no_grad():
+        return int(hf(prompt).logits[0, -1].argsort(descending=True)[1])
+
+
+def both_searches(case: dict, seed: int, num_beams: int, returned: int, device):
+    hf = hf_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
+    options = {key: value for key, value in case.items() if key != "eos"}
+    options["eos_token_id"] = likely_eos(hf, prompt) if case["eos"] == "likely" else None
+    expected = hf_generate(hf, prompt, num_beams=num_beams, max_new_tokens=8, do_sample=False, num_return_sequences=returned,
+                           output_scores=True, return_dict_in_generate=True, **options)
+    actual = beam_search(hf_as_model(hf), prompt, num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned, **options)
+    return actual, expected, options
+
+
+@pytest.mark.parametrize("case", CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in CASES])
+def test_sequences_and_scores_equal_hugging_face(case, device):
+    number = CASES.index(case)
+    seed, num_beams = number % 3, 2 + number % 3
+    returned = 1 + number % num_beams
+    (sequences, scores), expected, options = both_searches(case, seed, num_beams, returned, device)
+    what = f"beam search ({num_beams} beams, {returned} returned, {options})"
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len",
+                 hint="Check the pool (best num_beams finished), the length penalty, and the stopping rules.")
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4,
+                 hint="A finished score is the sum of log-probs / (generated tokens, EOS included) ** length_penalty.")
+
+
+class ScriptedModel:
+    """A fake model whose next-token probabilities depend only on the step: A, B and EOS (= 2)."""
+
+    STEPS = {1: [0.6, 0.1, 0.3], 2: [0.1, 0.1, 0.8]}  # after these: [0.9, 0.05, 0.05]
+
+    def __call__(self, tokens):
+        probs = torch.tensor(self.STEPS.get(tokens.shape[1], [0.9, 0.05, 0.05]), device=tokens.device)
+        return probs.log().expand(tokens.shape[0], tokens.shape[1], 3)
+
+
+def test_a_full_pool_stops_the_search_with_early_stopping(device):
+    """Step 1 finishes [EOS]; step 2 finishes [A, EOS] and [B, EOS]. The pool holds num_beams = 2, so it
+    keeps the two best, is full, and with early_stopping=True the search stops there."""
+    prompt = torch.zeros(1, 1, dtype=torch.long, device=device)
+    sequences, scores = beam_search(ScriptedModel(), prompt, num_beams=2, max_new_tokens=5, eos_token_id=2,
+                                    length_penalty=2.0, early_stopping=True, num_return_sequences=2)
+    log = torch.log(torch.tensor([0.6, 0.8, 0.1]))
+    expected_scores = torch.stack([(log[0] + log[1]) / 4, (log[2] + log[1]) / 4])
+    check_tensor(sequences, torch.tensor([[0, 0, 2], [0, 1, 2]], device=device), kata=KATA,
+                 what="sequences of the scripted search", axes="returned total_len",
+                 hint="The pool keeps only the best num_beams finished sequences; once it is full and "
+                 "early_stopping=True, stop.")
+    check_tensor(scores.cpu(), expected_scores, kata=KATA, what="scores of the scripted search", axes="returned")
+
+
+def test_the_oracle_cases_do_end_beams_with_eos(device):
+    """Guards the suite itself: with the chosen EOS, Hugging Face's returned beams do end early."""
+    early = 0
+    for case in CASES:
+        if case["eos"] == "likely":
+            _, expected, options = both_searches(case, CASES.index(case) % 3, 3, 3, device)
+            early += int((expected.sequences[:, 3:] == options["eos_token_id"]).any(dim=1).sum())
+    assert early >= 20, f"only {early} returned sequences end with EOS: the oracle cases no longer test EOS"

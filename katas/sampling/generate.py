@@ -1,0 +1,29 @@
+"""Generation: the loop that turns a model into a writer.
+
+Start from the prompt. At each step run the model on every token so far, take the logits at
+the last position, choose the next token with parts.sample_next_token (the options pass
+through), and append it. Stop after max_new_tokens, or once every row has produced
+eos_token_id. A row that has finished keeps getting eos_token_id appended (as padding) while
+the others go on: the result is rectangular. This is Hugging Face's generate() for one beam.
+
+model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
+"""
+from collections.abc import Callable
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+
+from harness import parts
+
+
+def generate(
+    model: Callable[[Tensor], Tensor],
+    prompt: Int[Tensor, "batch prompt_len"],
+    max_new_tokens: int,
+    *,
+    eos_token_id: "int | None" = None,
+    **options,
+) -> Int[Tensor, "batch total_len"]:
+    """The prompt followed by up to max_new_tokens new tokens per row."""
+    raise NotImplementedError

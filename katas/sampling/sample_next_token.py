@@ -1,0 +1,36 @@
+"""Choosing the next token: every sampling kata, in Hugging Face's order.
+
+    1. repetition penalty (skipped when 1.0)        parts.apply_repetition_penalty
+    2. frequency penalty (skipped when 0.0)         parts.apply_frequency_penalty
+    3. temperature (skipped when 1.0)               parts.apply_temperature
+    4. top-k (skipped when 0)                       parts.top_k_filter
+    5. top-p (skipped when 1.0)                     parts.top_p_filter
+    6. softmax, then torch.multinomial(probs, 1, generator=generator)
+
+With do_sample=False it is greedy (parts.greedy_next_token) after steps 1 and 2. The order
+matters: the temperature comes before the filters, because top-p depends on how peaked the
+distribution is. `tokens` is the whole sequence so far, the prompt included. With
+generator=None, torch.multinomial uses the global random state, exactly as Hugging Face's
+generate(do_sample=True) does, so the same torch.manual_seed gives the same tokens.
+"""
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from harness import parts
+
+
+def sample_next_token(
+    logits: Float[Tensor, "batch d_vocab"],
+    tokens: Int[Tensor, "batch seq"],
+    *,
+    do_sample: bool = True,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    frequency_penalty: float = 0.0,
+    generator: "torch.Generator | None" = None,
+) -> Int[Tensor, " batch"]:
+    """The next token of every row, chosen as the module docstring describes."""
+    raise NotImplementedError

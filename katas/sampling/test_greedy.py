@@ -1,0 +1,28 @@
+"""Tests for katas/sampling/greedy.py (greedy_next_token)."""
+import torch
+from hypothesis import given
+
+from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, under_test
+
+KATA = "sampling.greedy"
+greedy_next_token = under_test(KATA)
+
+
+@given(inputs=sampling_inputs())
+def test_shape_and_dtype(inputs, device):
+    logits = inputs.logits.to(device)
+    check_shape(greedy_next_token(logits), (logits.shape[0],), torch.int64, kata=KATA, what="greedy_next_token output",
+                axes="batch", hint="One token id per row: the index of the largest logit, not its value.")
+
+
+@given(inputs=sampling_inputs())
+def test_picks_the_largest_logit_and_the_lowest_index_on_a_tie(inputs, device):
+    logits = inputs.logits.to(device)
+    is_max = logits == logits.max(dim=-1, keepdim=True).values
+    first_max = torch.stack([row.nonzero()[0, 0] for row in is_max])
+    check_tensor(greedy_next_token(logits), first_max, kata=KATA, what="greedy_next_token output", axes="batch",
+                 hint="Take the maximum over the vocabulary axis (the last one); on ties, the first index.")
+
+
+def test_does_not_modify_the_logits(device):
+    check_inputs_unchanged(greedy_next_token, torch.randn(3, 7, device=device), kata=KATA, what="greedy_next_token")

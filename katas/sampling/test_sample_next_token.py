@@ -1,0 +1,75 @@
+"""Tests for katas/sampling/sample_next_token.py (sample_next_token), against Hugging Face's processors."""
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.testing import check_shape, check_tensor, reference, sampling_inputs, seeds, under_test
+
+KATA = "sampling.sample_next_token"
+sample_next_token = under_test(KATA)
+
+
+@st.composite
+def options(draw) -> dict:
+    return dict(
+        temperature=draw(st.sampled_from([1.0, 0.5, 0.8, 1.7])),
+        top_k=draw(st.sampled_from([0, 1, 3, 10])),
+        top_p=draw(st.sampled_from([1.0, 0.3, 0.7, 0.9])),
+        repetition_penalty=draw(st.sampled_from([1.0, 1.3, 0.8])),
+    )
+
+
+def hf_next_token(logits, tokens, seed, temperature, top_k, top_p, repetition_penalty):
+    """Hugging Face's generate(do_sample=True) for one step: its processors in its order, then multinomial."""
+    from transformers import (
+        LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+    )
+
+    processors = LogitsProcessorList()
+    if repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))
+    if temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        processors.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        processors.append(TopPLogitsWarper(top_p))
+    scores = processors(tokens, logits.clone())
+    torch.manual_seed(seed)
+    return torch.multinomial(scores.softmax(dim=-1), 1).squeeze(-1)
+
+
+@given(inputs=sampling_inputs(), options=options())
+def test_shape_and_dtype(inputs, options, device):
+    logits = inputs.logits.to(device)
+    check_shape(sample_next_token(logits, inputs.tokens.to(device), **options), (logits.shape[0],), torch.int64,
+                kata=KATA, what="sample_next_token output", axes="batch")
+
+
+@given(inputs=sampling_inputs(), options=options(), seed=seeds)
+def test_same_seed_same_tokens_as_hugging_face(inputs, options, seed, device):
+    logits, tokens = inputs.logits.to(device).repeat(4, 1), inputs.tokens.to(device).repeat(4, 1)
+    expected = hf_next_token(logits, tokens, seed, **options)
+    torch.manual_seed(seed)
+    check_tensor(sample_next_token(logits, tokens, **options), expected, kata=KATA, what=f"tokens sampled with {options}",
+                 axes="batch", hint="Order: repetition penalty, frequency penalty, temperature, top-k, top-p, "
+                 "softmax, torch.multinomial(probs, 1) with the generator passed through.")
+
+
+@given(inputs=sampling_inputs(), penalty=st.sampled_from([0.0, 0.5, 2.0]), seed=seeds)
+def test_frequency_penalty_matches_reference(inputs, penalty, seed, device):
+    logits, tokens = inputs.logits.to(device).repeat(4, 1), inputs.tokens.to(device).repeat(4, 1)
+    expected = reference(KATA)(logits, tokens, frequency_penalty=penalty, generator=torch.Generator(device).manual_seed(seed))
+    check_tensor(sample_next_token(logits, tokens, frequency_penalty=penalty, generator=torch.Generator(device).manual_seed(seed)),
+                 expected, kata=KATA, what=f"tokens sampled with frequency_penalty={penalty}", axes="batch")
+
+
+@given(inputs=sampling_inputs(), penalty=st.sampled_from([1.0, 1.5, 0.7]))
+def test_without_sampling_it_is_greedy_after_the_penalties(inputs, penalty, device):
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    logits, tokens = inputs.logits.to(device), inputs.tokens.to(device)
+    expected = RepetitionPenaltyLogitsProcessor(penalty)(tokens, logits.clone()).argmax(dim=-1)
+    check_tensor(sample_next_token(logits, tokens, do_sample=False, repetition_penalty=penalty, temperature=0.5, top_k=1),
+                 expected, kata=KATA, what="tokens chosen with do_sample=False", axes="batch",
+                 hint="do_sample=False: the penalties, then greedy; temperature and filters do not apply.")

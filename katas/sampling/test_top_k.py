@@ -1,0 +1,46 @@
+"""Tests for katas/sampling/top_k.py (top_k_filter)."""
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, stuck, under_test
+
+KATA = "sampling.top_k"
+top_k_filter = under_test(KATA)
+
+
+@given(inputs=sampling_inputs(), k=st.integers(1, 40))
+def test_shape_and_dtype(inputs, k, device):
+    logits = inputs.logits.to(device)
+    check_shape(top_k_filter(logits, k), tuple(logits.shape), torch.float32, kata=KATA, what="top_k_filter output",
+                axes="batch d_vocab")
+
+
+@given(inputs=sampling_inputs(), k=st.integers(1, 40))
+def test_matches_hugging_face_ties_included(inputs, k, device):
+    from transformers import TopKLogitsWarper
+
+    logits = inputs.logits.to(device)
+    expected = TopKLogitsWarper(k)(inputs.tokens.to(device), logits.clone())
+    check_tensor(top_k_filter(logits, k), expected, kata=KATA, what=f"top_k_filter output with k={k}", axes="batch d_vocab",
+                 hint="Keep every logit >= the k-th largest (ties included), set the rest to -inf; k >= d_vocab keeps all.")
+
+
+def test_keeps_every_token_tied_with_the_kth(device):
+    logits = torch.tensor([[5.0, 3.0, 3.0, 3.0, 1.0]], device=device)
+    inf = float("-inf")
+    check_tensor(top_k_filter(logits, 2), torch.tensor([[5.0, 3.0, 3.0, 3.0, inf]], device=device), kata=KATA,
+                 what="top_k_filter([[5, 3, 3, 3, 1]], k=2)", hint="The three tokens tied at the 2nd largest all stay.")
+
+
+def test_k_must_be_positive(device):
+    try:
+        top_k_filter(torch.randn(1, 4, device=device), 0)
+    except ValueError:
+        return
+    pytest.fail(f"top_k_filter(logits, 0) should raise ValueError.\n{stuck(KATA)}", pytrace=False)
+
+
+def test_does_not_modify_the_logits(device):
+    check_inputs_unchanged(lambda x: top_k_filter(x, 2), torch.randn(3, 7, device=device), kata=KATA, what="top_k_filter")

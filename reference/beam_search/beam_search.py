@@ -1,0 +1,76 @@
+"""Beam search: the num_beams most likely continuations, as Hugging Face's generate(num_beams=k).
+
+For each prompt of the batch on its own:
+- start with num_beams copies of the prompt; beam 0 scores 0, the others -1e9 (so the first
+  step does not pick the same token num_beams times);
+- each step: log-probabilities = log_softmax of the model's last logits; ban repeated n-grams
+  (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0; then parts.beam_step
+  (is_last_step on the max_new_tokens-th step);
+- a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt
+  excluded) ** length_penalty; keep the best num_beams of them ("the pool");
+- stop after max_new_tokens; or, with early_stopping=True, once the pool holds num_beams; or,
+  with early_stopping=False, once the pool is full and the best live beam's score divided by
+  (tokens generated so far) ** length_penalty cannot beat the pool's worst score (from then on
+  nothing enters the pool);
+- return the num_return_sequences best of the pool, best first, with their scores. Shorter
+  sequences are padded with eos_token_id up to the longest one returned for the batch.
+
+model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
+"""
+from collections.abc import Callable
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from harness import parts
+
+NEVER = -1.0e9
+
+
+def beam_search(
+    model: Callable[[Tensor], Tensor],
+    prompt: Int[Tensor, "batch prompt_len"],
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    eos_token_id: "int | None" = None,
+    length_penalty: float = 1.0,
+    early_stopping: bool = False,
+    no_repeat_ngram_size: int = 0,
+    num_return_sequences: int = 1,
+) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
+    """Sequences (batch * num_return_sequences rows, prompt included) and their scores."""
+    results = []
+    for row in prompt:
+        tokens = row.repeat(num_beams, 1)
+        scores = torch.full((num_beams,), NEVER, device=prompt.device)
+        scores[0] = 0.0
+        pool: list[tuple[float, Tensor]] = []
+        for step in range(1, max_new_tokens + 1):
+            with torch.no_grad():
+                log_probs = model(tokens)[:, -1, :].float().log_softmax(dim=-1)
+            if no_repeat_ngram_size > 0:
+                log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
+            tokens, scores, finished, finished_scores = parts.beam_step(
+                tokens, scores, log_probs, eos_token_id=eos_token_id, is_last_step=step == max_new_tokens
+            )
+            for sequence, score in zip(finished, finished_scores.tolist()):
+                pool.append((score / step**length_penalty, sequence))
+            pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
+            full = len(pool) == num_beams
+            if full and early_stopping:
+                break
+            if full and scores[0].item() / step**length_penalty <= pool[-1][0]:
+                break  # the best live beam cannot enter the pool any more
+        results.append(pool[:num_return_sequences])
+    return _pad_and_stack(results, eos_token_id)
+
+
+def _pad_and_stack(results: list, eos_token_id: "int | None") -> tuple[Tensor, Tensor]:
+    longest = max(len(sequence) for entries in results for _, sequence in entries)
+    pad = eos_token_id if eos_token_id is not None else -1
+    sequences = [torch.nn.functional.pad(sequence, (0, longest - len(sequence)), value=pad)
+                 for entries in results for _, sequence in entries]
+    scores = [score for entries in results for score, _ in entries]
+    return torch.stack(sequences), torch.tensor(scores)
