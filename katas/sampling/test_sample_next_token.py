@@ -22,7 +22,11 @@ def options(draw) -> dict:
 def hf_next_token(logits, tokens, seed, temperature, top_k, top_p, repetition_penalty):
     """Hugging Face's generate(do_sample=True) for one step: its processors in its order, then multinomial."""
     from transformers import (
-        LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
     )
 
     processors = LogitsProcessorList()
