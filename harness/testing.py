@@ -165,12 +165,17 @@ def copy_parameters(destination: nn.Module, source: nn.Module, *, kata: str) -> 
         )
 
 
+def module_like(kata_id: str, cfg: Config, source: nn.Module, *, device) -> nn.Module:
+    """The module under test, in eval mode, holding `source`'s parameters."""
+    module = under_test(kata_id)(cfg).to(device).eval()
+    copy_parameters(module, source, kata=kata_id)
+    return module
+
+
 def matching_modules(kata_id: str, cfg: Config, *, seed: int, device) -> tuple[nn.Module, nn.Module]:
     """(the module under test, the reference), same random weights, in eval mode."""
     expected = randomize_parameters_(reference(kata_id)(cfg), seed, cfg.d_model).to(device).eval()
-    actual = under_test(kata_id)(cfg).to(device).eval()
-    copy_parameters(actual, expected, kata=kata_id)
-    return actual, expected
+    return module_like(kata_id, cfg, expected, device=device), expected
 
 
 # ---------------------------------------------------------------- configs
@@ -325,8 +330,7 @@ def check_matches_hugging_face(kata: str, cfg: Config, tokens: Tensor, *, ours, 
     """The module under test, holding the weights of `ours(reference GPT2)`, returns what the Hugging
     Face module `theirs(GPT2LMHeadModel)` returns on the hidden states it sees in a forward pass."""
     __tracebackhide__ = True
-    module, _ = matching_modules(kata, cfg, seed=0, device=device)
-    module.load_state_dict(ours(reference_gpt2(cfg, 0, str(device))).state_dict())
+    module = module_like(kata, cfg, ours(reference_gpt2(cfg, 0, str(device))), device=device)
     hf = hf_gpt2(cfg, 0, str(device))
     hidden, expected = hf_module_io(hf, theirs(hf), tokens)
     check_tensor(module(hidden), expected, kata=kata, what=f"{what} vs Hugging Face's", axes=axes, atol=1e-4, rtol=1e-4)

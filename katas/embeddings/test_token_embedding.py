@@ -10,6 +10,7 @@ from harness.testing import (
     configs_and_sizes,
     hf_gpt2,
     matching_modules,
+    module_like,
     random_tokens,
     reference_gpt2,
     seeds,
@@ -37,8 +38,7 @@ def test_matches_reference(config_and_sizes, seed, device):
 
 def test_matches_hugging_face_wte(device):
     cfg = NAMED_CONFIGS["many_heads"]
-    embed, _ = matching_modules(KATA, cfg, seed=0, device=device)
-    embed.load_state_dict(reference_gpt2(cfg, 0, str(device)).embed.state_dict())
+    embed = module_like(KATA, cfg, reference_gpt2(cfg, 0, str(device)).embed, device=device)
     tokens = random_tokens(3, cfg.n_ctx, cfg.d_vocab, seed=2, device=device)
     with torch.no_grad():
         expected = hf_gpt2(cfg, 0, str(device)).transformer.wte(tokens)

@@ -15,6 +15,7 @@ from harness.testing import (
     configs_and_sizes,
     hf_gpt2,
     matching_modules,
+    module_like,
     random_tokens,
     reference,
     reference_gpt2,
@@ -29,9 +30,7 @@ GPT2 = under_test(KATA)
 
 def gpt2_like_hf(cfg: Config, seed: int, device) -> torch.nn.Module:
     """The GPT2 under test with the weights of hf_gpt2(cfg, seed), loaded by the reference loader."""
-    model = GPT2(cfg).to(device).eval()
-    model.load_state_dict(reference_gpt2(cfg, seed, str(device)).state_dict())
-    return model
+    return module_like(KATA, cfg, reference_gpt2(cfg, seed, str(device)), device=device)
 
 
 @pytest.mark.parametrize("cfg", NAMED_CONFIGS.values(), ids=NAMED_CONFIGS.keys())
