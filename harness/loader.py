@@ -62,9 +62,15 @@ def load_reference(kata: Kata):
     return load(kata.reference_file, kata.symbol)
 
 
+_parts: dict[tuple[str, str], object] = {}
+
+
 def load_part(kata: Kata):
+    # Memoised by kata id: generation looks parts up thousands of times, and paths are slow.
     root = "katas" if kata.id in _learner_parts else "reference"
-    return load(kata.source(root), kata.symbol)
+    if (kata.id, root) not in _parts:
+        _parts[kata.id, root] = load(kata.source(root), kata.symbol)
+    return _parts[kata.id, root]
 
 
 _loaded: dict[tuple[Path, str], object] = {}

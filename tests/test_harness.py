@@ -67,6 +67,7 @@ def test_the_header_says_which_implementation_is_under_test(how, says):
 def test_parts_are_the_reference_unless_asked_otherwise(monkeypatch):
     asked = []
     monkeypatch.setattr(loader, "load", lambda path, symbol: asked.append(path))
+    monkeypatch.setattr(loader, "_parts", {})
     kata = manifest.get("mlp.gelu_new")
     parts.gelu_new
     loader.use_learner_parts({kata.id})

@@ -1,0 +1,76 @@
+"""Tests for katas/kv_cache/cached_beam_search.py (beam_search_with_cache): the results of parts.beam_search
+and of Hugging Face's generate(num_beams=k), with one new token per beam per step."""
+import itertools
+
+import pytest
+import torch
+
+from harness.config import Config
+from harness.testing import PositionCounter, check_tensor, hf_generate, hf_gpt2, random_tokens, reference, reference_gpt2, under_test
+
+KATA = "kv_cache.cached_beam_search"
+beam_search_with_cache = under_test(KATA)
+uncached_beam_search = reference("beam_search.beam_search")
+CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=12, n_ctx=32)
+CASES = [
+    dict(eos=eos, length_penalty=penalty, early_stopping=early, no_repeat_ngram_size=ngram)
+    for eos, penalty, early, ngram in itertools.product(["none", "likely"], [0.0, 2.0], [True, False], [0, 2])
+]
+
+
+def likely_eos(model, prompt) -> int:
+    """An EOS that beams really reach: the second likeliest token after the first prompt."""
+    with torch.no_grad():
+        return int(model(prompt)[0, -1].argsort(descending=True)[1])
+
+
+def check_search(actual, expected_sequences, expected_scores, what: str) -> None:
+    __tracebackhide__ = True
+    sequences, scores = actual
+    check_tensor(sequences, expected_sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len",
+                 hint="After beam_step, reorder the cache so that each row holds its new beam's parent, then feed the last tokens.")
+    check_tensor(scores, expected_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in CASES])
+def test_equals_uncached_beam_search(case, device):
+    number = CASES.index(case)
+    seed, num_beams = number % 3, 2 + number % 3
+    returned = 1 + number % num_beams
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
+    options = {key: value for key, value in case.items() if key != "eos"}
+    options["eos_token_id"] = likely_eos(model, prompt) if case["eos"] == "likely" else None
+    options.update(num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned)
+    actual = beam_search_with_cache(model, prompt, **options)
+    check_search(actual, *uncached_beam_search(model, prompt, **options), what=f"cached beam search with {options}")
+
+
+@pytest.mark.parametrize("num_beams", [2, 4])
+def test_equals_hugging_face(num_beams, device):
+    model, hf = reference_gpt2(CFG, 1, str(device)), hf_gpt2(CFG, 1, str(device))
+    prompt = random_tokens(2, 4, CFG.d_vocab, seed=3, device=device)
+    eos = likely_eos(model, prompt)
+    actual = beam_search_with_cache(model, prompt, num_beams=num_beams, max_new_tokens=10, eos_token_id=eos, num_return_sequences=num_beams)
+    expected = hf_generate(hf, prompt, num_beams=num_beams, max_new_tokens=10, do_sample=False, eos_token_id=eos, use_cache=True,
+                           num_return_sequences=num_beams, output_scores=True, return_dict_in_generate=True)
+    check_search(actual, expected.sequences, expected.sequences_scores, what=f"cached beam search ({num_beams} beams) vs Hugging Face's")
+
+
+def test_prefill_once_then_one_token_per_beam_per_step(device):
+    model = reference_gpt2(CFG, 2, str(device))
+    prompt = random_tokens(1, 5, CFG.d_vocab, seed=4, device=device)
+    with PositionCounter(model) as counter:
+        beam_search_with_cache(model, prompt, num_beams=3, max_new_tokens=6)
+    expected = [5] + [1] * 5
+    assert counter.calls == expected, (
+        f"positions run through the model at each step: expected {expected} (the prompt once, then each beam's last "
+        f"token), got {counter.calls}. The cache, reordered, holds the rest.")
+
+
+def test_too_long_for_the_context_is_an_error_before_searching(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, 30, CFG.d_vocab, seed=5, device=device)
+    with PositionCounter(model) as counter, pytest.raises(ValueError):
+        beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3)
+    assert counter.calls == [], "raise the ValueError before running the model at all"

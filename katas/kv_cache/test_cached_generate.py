@@ -1,0 +1,133 @@
+"""Tests for katas/kv_cache/cached_generate.py (generate_with_cache): the tokens of parts.generate and of
+Hugging Face's generate(), one forward pass over the prompt and then one token per step, and the speedup."""
+import time
+
+import jaxtyping
+import pytest
+import torch
+
+from harness.config import Config
+from harness.testing import (
+    PositionCounter,
+    check_inputs_unchanged,
+    check_tensor,
+    hf_generate,
+    hf_gpt2,
+    random_tokens,
+    reference,
+    reference_gpt2,
+    under_test,
+)
+
+KATA = "kv_cache.cached_generate"
+generate_with_cache = under_test(KATA)
+uncached_generate = reference("sampling.generate")
+CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=12, n_ctx=40)
+EOS = CFG.d_vocab - 1
+SAMPLING = [dict(top_k=0), dict(temperature=0.7, top_k=6, top_p=0.9, repetition_penalty=1.3), dict(top_k=0, frequency_penalty=0.5)]
+
+
+@pytest.mark.parametrize("eos", [None, EOS])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_equals_uncached_generation_and_hugging_face(seed, eos, device):
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=seed + 10, device=device)
+    tokens = generate_with_cache(model, prompt, 14, eos_token_id=eos, do_sample=False)
+    hint = "Feed the whole prompt first, then only the last chosen token; finished rows get eos appended."
+    check_tensor(tokens, uncached_generate(model, prompt, 14, eos_token_id=eos, do_sample=False), kata=KATA,
+                 what="cached greedy generation vs parts.generate (no cache)", axes="batch total_len", hint=hint)
+    hf = hf_gpt2(CFG, seed, str(device))
+    check_tensor(tokens, hf_generate(hf, prompt, max_new_tokens=14, do_sample=False, eos_token_id=eos, use_cache=True),
+                 kata=KATA, what="cached greedy generation vs Hugging Face's generate(do_sample=False)", axes="batch total_len", hint=hint)
+
+
+@pytest.mark.parametrize("options", SAMPLING, ids=[str(o) for o in SAMPLING])
+def test_sampling_with_the_same_seed_equals_uncached_generation(options, device):
+    model = reference_gpt2(CFG, 1, str(device))
+    prompt = random_tokens(4, 3, CFG.d_vocab, seed=21, device=device)
+    torch.manual_seed(5)
+    expected = uncached_generate(model, prompt, 15, eos_token_id=EOS, do_sample=True, **options)
+    torch.manual_seed(5)
+    actual = generate_with_cache(model, prompt, 15, eos_token_id=EOS, do_sample=True, **options)
+    check_tensor(actual, expected, kata=KATA, what=f"cached sampled generation with {options}", axes="batch total_len",
+                 hint="Pass every option through to parts.sample_next_token, with the whole sequence so far (the prompt "
+                 "too) as its tokens: the penalties count them.")
+
+
+@pytest.mark.parametrize("batch, prompt_len, new", [(1, 5, 6), (3, 2, 9)])
+def test_prefill_once_then_one_token_per_step(batch, prompt_len, new, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(batch, prompt_len, CFG.d_vocab, seed=3, device=device)
+    with PositionCounter(model) as counter:
+        generate_with_cache(model, prompt, new, do_sample=False)
+    expected = [prompt_len] + [1] * (new - 1)
+    assert counter.calls == expected, (
+        f"positions run through the model at each step: expected {expected} (the prompt once, then one token), "
+        f"got {counter.calls}. The cache holds the rest: feed it only what it has not seen.")
+
+
+def test_too_long_for_the_context_is_an_error_before_generating(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(2, 30, CFG.d_vocab, seed=4, device=device)
+    with PositionCounter(model) as counter, pytest.raises(ValueError):
+        generate_with_cache(model, prompt, CFG.n_ctx - 30 + 1, do_sample=False)
+    assert counter.calls == [], "raise the ValueError before running the model at all"
+    tokens = generate_with_cache(model, prompt, CFG.n_ctx - 30, do_sample=False)
+    assert tokens.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
+
+
+def test_leaves_the_prompt_unchanged(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    check_inputs_unchanged(lambda p: generate_with_cache(model, p, 3, do_sample=False),
+                           random_tokens(2, 5, CFG.d_vocab, seed=6, device=device), kata=KATA, what="generate_with_cache")
+
+
+# ---------------------------------------------------------------- the speedup, measured side by side
+
+BENCH_CFG = Config(d_model=128, n_heads=4, n_layers=4, d_vocab=256, n_ctx=128)
+FEW, MANY = 8, 96  # new tokens after a 16-token prompt
+
+
+def fastest_of(runs: int, function, *args, **kwargs) -> tuple[float, torch.Tensor]:
+    """The best time of `runs` calls (after one warm-up call), and what the call returned."""
+    output, best = function(*args, **kwargs), float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        function(*args, **kwargs)
+        best = min(best, time.perf_counter() - start)
+    return best, output
+
+
+def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device):
+    """The uncached loop reruns the whole sequence each step (its cost per token grows with the
+    length), the cached one does not: their ratio grows with the number of new tokens. Both are
+    timed here, side by side, on one thread with type checks off; pytest-benchmark records the
+    cached run. With benchmarking disabled, only the tokens are checked."""
+    model = reference_gpt2(BENCH_CFG, 0, str(device))
+    prompt = random_tokens(1, 16, BENCH_CFG.d_vocab, seed=8, device=device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        cached_tokens = benchmark.pedantic(generate_with_cache, args=(model, prompt, MANY), kwargs=dict(do_sample=False),
+                                           rounds=3, warmup_rounds=1)
+        speedup = {}
+        if not benchmark.disabled:
+            for new in (FEW, MANY):
+                runs = 5 if new == FEW else 3  # few tokens: quick runs, noisier
+                uncached_time, uncached_tokens = fastest_of(runs, uncached_generate, model, prompt, new, do_sample=False)
+                cached_time, _ = fastest_of(runs, generate_with_cache, model, prompt, new, do_sample=False)
+                speedup[new] = uncached_time / cached_time
+        else:
+            uncached_tokens = uncached_generate(model, prompt, MANY, do_sample=False)
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
+        torch.set_num_threads(threads)
+    check_tensor(cached_tokens, uncached_tokens, kata=KATA, what="the benchmark's cached greedy tokens", axes="batch total_len")
+    if benchmark.disabled:
+        pytest.skip("benchmarking is disabled (--benchmark-disable): the tokens were checked, the speedup not measured")
+    benchmark.extra_info.update({f"speedup_{new}_tokens": round(ratio, 2) for new, ratio in speedup.items()})
+    assert speedup[MANY] > 1.25 * speedup[FEW] and speedup[MANY] > 1.8, (
+        f"cached generation is {speedup[FEW]:.2f}x as fast as uncached for {FEW} new tokens and {speedup[MANY]:.2f}x for "
+        f"{MANY}: the speedup should grow with the number of tokens (and pass 1.8x at {MANY}). Is each step running only "
+        "the new token through the model?")
