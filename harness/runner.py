@@ -104,8 +104,11 @@ class _Run:
                    f"--timeout={limits.test_timeout:g}", *pytest_args]
         if hasattr(signal, "SIGALRM"):
             command.append("--timeout-method=signal")  # fails the test and goes on; "thread" would end the process
-        env = {**os.environ, "CI": os.environ.get("CI", "1"), "KATA_EVENTS": str(self.events_file),
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        # The learner's code runs in there: no CI credentials or workflow command files (a forged
+        # score written to $GITHUB_OUTPUT), and never KATA_IMPL (only --reference asks for the reference).
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("GITHUB_", "ACTIONS_")) and key != "KATA_IMPL"}
+        env.update(CI=os.environ.get("CI", "1"), KATA_EVENTS=str(self.events_file), PYTHONDONTWRITEBYTECODE="1")
         if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
             env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.output_file, "w") as output:
