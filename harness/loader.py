@@ -117,11 +117,14 @@ def _shown(path: Path) -> str:
 def type_checked(obj):
     """Check jaxtyping annotations at run time: a function itself, a module's forward."""
     if isinstance(obj, type):
-        forward = obj.__dict__.get("forward")
-        if forward is not None and not getattr(forward, "_kata_checked", False):
-            checked = jaxtyped(typechecker=beartype)(forward)
-            checked._kata_checked = True
-            obj.forward = checked
+        # A module's forward; or, for a class without one (the KV cache), its public methods.
+        names = ["forward"] if "forward" in obj.__dict__ else [name for name in obj.__dict__ if not name.startswith("_")]
+        for name in names:
+            method = obj.__dict__[name]
+            if callable(method) and not getattr(method, "_kata_checked", False):
+                checked = jaxtyped(typechecker=beartype)(method)
+                checked._kata_checked = True
+                setattr(obj, name, checked)
         return obj
     if callable(obj):
         return jaxtyped(typechecker=beartype)(obj)

@@ -2,34 +2,43 @@
 
 `python -m harness stub KATA` prints the stub of a kata from its reference: the same file,
 with the body of the kata's function (or of its class's forward) replaced by
-`raise NotImplementedError`, docstring kept. `interface` is what katas/ and reference/ must
-share: the function's signature, or the class's __init__ and forward's signature.
+`raise NotImplementedError`, docstring kept. A class with no forward (a data structure such as
+the KV cache) has every public method stubbed instead; its __init__ is given. `interface` is what
+katas/ and reference/ must share: the function's signature, or the class's __init__ and the
+signatures of the methods to write.
 """
 import ast
 from pathlib import Path
 
 
-def _solution_function(tree: ast.Module, symbol: str) -> "ast.FunctionDef":
+def _methods_to_write(node: ast.ClassDef) -> "list[ast.FunctionDef]":
+    methods = [item for item in node.body if isinstance(item, ast.FunctionDef)]
+    forward = [method for method in methods if method.name == "forward"]
+    return forward or [method for method in methods if not method.name.startswith("_")]
+
+
+def _solution_functions(tree: ast.Module, symbol: str) -> "list[ast.FunctionDef]":
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == symbol:
-            return node
+            return [node]
         if isinstance(node, ast.ClassDef) and node.name == symbol:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "forward":
-                    return item
-            raise ValueError(f"class {symbol} has no forward method")
+            if not _methods_to_write(node):
+                raise ValueError(f"class {symbol} has no forward and no public method")
+            return _methods_to_write(node)
     raise ValueError(f"no top-level function or class named {symbol}")
 
 
 def stub_source(reference_file: Path, symbol: str) -> str:
     source = Path(reference_file).read_text(encoding="utf-8")
-    function = _solution_function(ast.parse(source), symbol)
-    body = function.body
-    has_docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-    cut = body[0].end_lineno if has_docstring else body[0].lineno - 1
     lines = source.splitlines(keepends=True)
-    indent = " " * body[0].col_offset
-    return "".join(lines[:cut]) + f"{indent}raise NotImplementedError\n" + "".join(lines[function.end_lineno :])
+    # From the bottom up, so that the line numbers of the functions above stay right.
+    for function in reversed(_solution_functions(ast.parse(source), symbol)):
+        body = function.body
+        has_docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+        cut = body[0].end_lineno if has_docstring else body[0].lineno - 1
+        indent = " " * body[0].col_offset
+        lines = lines[:cut] + [f"{indent}raise NotImplementedError\n"] + lines[function.end_lineno :]
+    return "".join(lines)
 
 
 def interface(path: Path, symbol: str) -> list[str]:
@@ -41,7 +50,7 @@ def interface(path: Path, symbol: str) -> list[str]:
         if isinstance(node, ast.ClassDef) and node.name == symbol:
             methods = {item.name: item for item in node.body if isinstance(item, ast.FunctionDef)}
             parts = [ast.unparse(methods["__init__"])] if "__init__" in methods else []
-            return parts + ([_signature(methods["forward"])] if "forward" in methods else [])
+            return parts + [_signature(method) for method in _methods_to_write(node)]
     return []
 
 

@@ -377,5 +377,33 @@ def hf_as_model(hf):
 def hf_generate(hf, prompt: Tensor, **options):
     """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are)."""
     eos = options.get("eos_token_id")
+    options.setdefault("use_cache", False)
     with torch.no_grad():
-        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=eos, use_cache=False, **options)
+        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=eos, **options)
+
+
+# ---------------------------------------------------------------- the key-value cache
+
+
+@st.composite
+def prefill_and_chunks(draw, n_ctx: int, max_chunk: int = 4) -> tuple[int, list[int]]:
+    """A prompt length and the sizes of the chunks fed after it, all fitting in n_ctx together."""
+    prompt_len = draw(st.integers(1, n_ctx // 2))
+    chunks = draw(st.lists(st.integers(1, max_chunk), min_size=1, max_size=6))
+    fitting = [size for number, size in enumerate(chunks) if prompt_len + sum(chunks[: number + 1]) <= n_ctx]
+    return prompt_len, fitting or [1]
+
+
+class PositionCounter:
+    """Counts the positions a GPT2 embeds, call by call (one entry per forward pass), through a
+    hook on model.embed: how a test sees whether generation really feeds only the new tokens."""
+
+    def __init__(self, model: nn.Module):
+        self.calls: list[int] = []
+        self._handle = model.embed.register_forward_hook(lambda module, args, output: self.calls.append(args[0].shape[1]))
+
+    def __enter__(self) -> "PositionCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()

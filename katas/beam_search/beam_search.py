@@ -24,6 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from harness import parts
+from harness.beams import pad_and_stack
 
 NEVER = -1.0e9
 
@@ -43,11 +44,3 @@ def beam_search(
     """Sequences (batch * num_return_sequences rows, prompt included) and their scores."""
     raise NotImplementedError
 
-
-def _pad_and_stack(results: list, eos_token_id: "int | None") -> tuple[Tensor, Tensor]:
-    longest = max(len(sequence) for entries in results for _, sequence in entries)
-    pad = eos_token_id if eos_token_id is not None else -1
-    sequences = [torch.nn.functional.pad(sequence, (0, longest - len(sequence)), value=pad)
-                 for entries in results for _, sequence in entries]
-    scores = [score for entries in results for score, _ in entries]
-    return torch.stack(sequences), torch.tensor(scores)

@@ -24,6 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from harness import parts
+from harness.beams import pad_and_stack
 
 NEVER = -1.0e9
 
@@ -64,13 +65,5 @@ def beam_search(
             if full and scores[0].item() / step**length_penalty <= pool[-1][0]:
                 break  # the best live beam cannot enter the pool any more
         results.append(pool[:num_return_sequences])
-    return _pad_and_stack(results, eos_token_id)
+    return pad_and_stack(results, eos_token_id)
 
-
-def _pad_and_stack(results: list, eos_token_id: "int | None") -> tuple[Tensor, Tensor]:
-    longest = max(len(sequence) for entries in results for _, sequence in entries)
-    pad = eos_token_id if eos_token_id is not None else -1
-    sequences = [torch.nn.functional.pad(sequence, (0, longest - len(sequence)), value=pad)
-                 for entries in results for _, sequence in entries]
-    scores = [score for entries in results for score, _ in entries]
-    return torch.stack(sequences), torch.tensor(scores)

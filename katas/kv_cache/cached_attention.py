@@ -1,0 +1,37 @@
+"""Attention with a cache: only the new tokens are computed, they attend to everything so far.
+
+The cache holds `cache.length` positions already. The new tokens sit at positions
+cache.length, cache.length+1, ...: new query i is at absolute position cache.length + i and may
+attend to keys 0 .. cache.length + i, the cached ones and the new ones up to itself. So the
+causal mask is offset: with one new token it masks nothing; with several, the new tokens
+still must not see each other's future.
+
+    q, k, v of the new tokens only        (batch, n_heads, new, d_head), biases included
+    keys, values = cache.update(layer, k, v)   every position so far: (batch, n_heads, total, d_head)
+    scores = q . keys / sqrt(d_head), masked where key position > query position
+    z = softmax(scores) @ values, then W_O and b_O as in parts.Attention
+
+The result equals parts.Attention's output at the new positions, had it been run on the whole
+sequence. Beware: torch's scaled_dot_product_attention(is_causal=True) aligns its mask to the
+top-left corner, which is wrong here whenever there is a cache.
+
+attn: a parts.Attention, whose weights (W_Q, b_Q, ..., W_O, b_O) you use.
+"""
+import math
+
+import einops
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from harness import parts
+
+
+def cached_attention(
+    attn: nn.Module,
+    normalized_resid_pre: Float[Tensor, "batch new d_model"],
+    cache: "parts.KVCache",
+    layer: int,
+) -> Float[Tensor, "batch new d_model"]:
+    """Multi-head attention of the new positions, reading and extending layer `layer` of the cache."""
+    raise NotImplementedError

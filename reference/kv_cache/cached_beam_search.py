@@ -1,0 +1,75 @@
+"""Beam search through the cache: parts.beam_search's results, one new token per beam per step.
+
+The search itself is parts.beam_search's (same arguments, same results, read its docstring):
+per prompt, num_beams beams, parts.ban_repeated_ngrams, parts.beam_step, the pool of finished
+sequences, the length penalty and the stopping rules. What changes is how the log-probabilities
+are computed: per prompt, a parts.KVCache with one row per beam; the first step runs the
+num_beams copies of the prompt through parts.cached_forward, every later step only the last
+token of each beam.
+
+The catch: parts.beam_step reorders the beams. New beam i extends some old beam j (its
+"parent"), whose row of the cache holds the keys and values of new beam i's tokens so far.
+Before the next forward pass, reorder the cache so that row i holds its parent's row:
+cache.reorder(parents). beam_step does not return the parents, but they can be found: new
+beam i's tokens without its last one equal its parent's tokens. (Several old beams may hold
+the same tokens, say the copies of the prompt at the first step; then any of them will do,
+since equal tokens have equal keys and values.)
+
+model: a parts.GPT2.
+"""
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from harness import parts
+from harness.beams import pad_and_stack
+
+NEVER = -1.0e9
+
+
+def beam_search_with_cache(
+    model: nn.Module,
+    prompt: Int[Tensor, "batch prompt_len"],
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    eos_token_id: "int | None" = None,
+    length_penalty: float = 1.0,
+    early_stopping: bool = False,
+    no_repeat_ngram_size: int = 0,
+    num_return_sequences: int = 1,
+) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
+    """Sequences (batch * num_return_sequences rows, prompt included) and their scores, as parts.beam_search."""
+    if prompt.shape[1] + max_new_tokens > model.cfg.n_ctx:
+        raise ValueError(f"{prompt.shape[1]} prompt tokens + {max_new_tokens} new ones exceed n_ctx={model.cfg.n_ctx}")
+    weight = next(model.parameters())
+    results = []
+    for row in prompt:
+        cache = parts.KVCache(model.cfg, num_beams, device=weight.device, dtype=weight.dtype)
+        tokens = row.repeat(num_beams, 1)
+        unseen = tokens
+        scores = torch.full((num_beams,), NEVER, device=prompt.device)
+        scores[0] = 0.0
+        pool: list[tuple[float, Tensor]] = []
+        for step in range(1, max_new_tokens + 1):
+            with torch.no_grad():
+                log_probs = parts.cached_forward(model, unseen, cache)[:, -1, :].float().log_softmax(dim=-1)
+            if no_repeat_ngram_size > 0:
+                log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
+            next_tokens, scores, finished, finished_scores = parts.beam_step(
+                tokens, scores, log_probs, eos_token_id=eos_token_id, is_last_step=step == max_new_tokens
+            )
+            for sequence, score in zip(finished, finished_scores.tolist()):
+                pool.append((score / step**length_penalty, sequence))
+            pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
+            full = len(pool) == num_beams
+            if full and early_stopping:
+                break
+            if full and scores[0].item() / step**length_penalty <= pool[-1][0]:
+                break  # the best live beam cannot enter the pool any more
+            # New beam i's parent is the old beam whose tokens are its own without the last one.
+            same_prefix = (next_tokens[:, None, :-1] == tokens[None, :, :]).all(dim=-1)
+            cache.reorder(same_prefix.int().argmax(dim=1))
+            tokens, unseen = next_tokens, next_tokens[:, -1:]
+        results.append(pool[:num_return_sequences])
+    return pad_and_stack(results, eos_token_id)

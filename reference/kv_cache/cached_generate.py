@@ -1,0 +1,51 @@
+"""Generation through the cache: the same tokens as parts.generate, far fewer computations.
+
+parts.generate reruns the model over the whole sequence at every step. Here:
+- make a parts.KVCache for the batch (on the model's device, in its dtype);
+- the first step runs the whole prompt through parts.cached_forward (the prefill);
+- every later step runs only the token chosen at the step before;
+- the next token comes from the logits of the last position, through parts.sample_next_token
+  (the options pass through), with the whole sequence so far as `tokens` for the penalties.
+Stopping and EOS padding are those of parts.generate: stop after max_new_tokens, or once every
+row has produced eos_token_id; a finished row keeps getting eos_token_id.
+
+The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx raises ValueError
+before anything is generated (rather than failing, or going wrong, half-way).
+
+model: a parts.GPT2.
+"""
+import torch
+from jaxtyping import Int
+from torch import Tensor, nn
+
+from harness import parts
+
+
+def generate_with_cache(
+    model: nn.Module,
+    prompt: Int[Tensor, "batch prompt_len"],
+    max_new_tokens: int,
+    *,
+    eos_token_id: "int | None" = None,
+    **options,
+) -> Int[Tensor, "batch total_len"]:
+    """The prompt followed by up to max_new_tokens new tokens per row, as parts.generate returns them."""
+    batch, prompt_len = prompt.shape
+    if prompt_len + max_new_tokens > model.cfg.n_ctx:
+        raise ValueError(f"{prompt_len} prompt tokens + {max_new_tokens} new ones exceed n_ctx={model.cfg.n_ctx}")
+    weight = next(model.parameters())
+    cache = parts.KVCache(model.cfg, batch, device=weight.device, dtype=weight.dtype)
+    tokens, unseen = prompt, prompt
+    finished = torch.zeros(batch, dtype=torch.bool, device=prompt.device)
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = parts.cached_forward(model, unseen, cache)[:, -1, :]
+        next_token = parts.sample_next_token(logits, tokens, **options)
+        if eos_token_id is not None:
+            next_token = next_token.masked_fill(finished, eos_token_id)
+            finished = finished | (next_token == eos_token_id)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+        unseen = next_token[:, None]
+        if finished.all():
+            break
+    return tokens
