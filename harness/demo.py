@@ -49,14 +49,13 @@ def build_model(checkpoint: "str | None", seed: int):
         from harness.checkpoint import load_checkpoint
 
         return load_checkpoint(checkpoint), f"weights from {checkpoint}"
+    torch.manual_seed(seed)
     model = parts.GPT2(Config.gpt2_small())
     try:
         from transformers import GPT2LMHeadModel
 
         hf = GPT2LMHeadModel.from_pretrained("gpt2", local_files_only=True)
     except (OSError, ValueError, ImportError):
-        torch.manual_seed(seed)
-        model = parts.GPT2(Config.gpt2_small())
         return model.eval(), "seeded random weights (no checkpoint, no GPT-2 in the local cache): expect gibberish"
     parts.load_gpt2_weights(model, hf.state_dict())
     return model.eval(), "GPT-2's pretrained weights from the local Hugging Face cache"
