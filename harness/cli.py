@@ -126,7 +126,8 @@ def status_json(results: dict) -> dict:
 def print_next(results: dict) -> None:
     upcoming = next_kata(results)
     if upcoming is None:
-        console.print("Every kata is done: you have built GPT-2. Try: kata demo")
+        whole = len(results) == len(manifest.katas())
+        console.print("Every kata is done: you have built GPT-2. Try: kata demo" if whole else "All of these are done.")
         return
     if not os.environ.get("VIRTUAL_ENV") and Path(sys.prefix).name == ".venv":
         console.print("(First, in your shell: . .venv/bin/activate)")
