@@ -17,6 +17,16 @@ NOT_IMPLEMENTED = "not implemented yet"
 
 
 @dataclass
+class TestOutcome:
+    nodeid: str
+    name: str  # the test's name within its file, parameters included
+    outcome: str  # passed, failed or skipped
+    message: str = ""
+    output: str = ""
+    duration: float = 0.0
+
+
+@dataclass
 class KataResult:
     kata: manifest.Kata
     passed: int = 0
@@ -26,6 +36,7 @@ class KataResult:
     broken: int = 0  # failures that say the file does not import
     first_failure: str = ""
     failures: list[str] = field(default_factory=list)
+    tests: list[TestOutcome] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -38,6 +49,23 @@ class KataResult:
         if self.failed:
             return "failing"
         return "no tests"
+
+    def add(self, test: TestOutcome) -> None:
+        self.tests.append(test)
+        if test.outcome == "skipped":
+            self.skipped += 1
+        elif test.outcome == "passed":
+            self.passed += 1
+        else:
+            message = test.message.strip()
+            self.failed += 1
+            self.failures.append(f"{test.name}: {message}")
+            if NOT_IMPLEMENTED in message:
+                self.not_implemented += 1
+            elif "could not be imported" in message or "does not define" in message or "does not exist" in message:
+                self.broken += 1
+            if not self.first_failure:
+                self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"
 
 
 def run_suites(paths: "list[str] | None" = None, *pytest_args: str, timeout: float = 1800) -> dict[str, KataResult]:
@@ -62,20 +90,10 @@ def read_junit(report: Path) -> dict[str, KataResult]:
         kata_id = by_module.get(case.get("classname", ""))
         if kata_id is None:
             continue
-        result = results[kata_id]
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if problem is not None:
-            message = (problem.get("message") or problem.text or "").strip()
-            result.failed += 1
-            result.failures.append(f"{case.get('name')}: {message}")
-            if NOT_IMPLEMENTED in message:
-                result.not_implemented += 1
-            elif "could not be imported" in message or "does not define" in message or "does not exist" in message:
-                result.broken += 1
-            if not result.first_failure:
-                result.first_failure = f"{case.get('name')}: {message.splitlines()[0] if message else 'failed'}"
-        elif case.find("skipped") is not None:
-            result.skipped += 1
+            test = TestOutcome("", case.get("name"), "failed", (problem.get("message") or problem.text or "").strip())
         else:
-            result.passed += 1
+            test = TestOutcome("", case.get("name"), "skipped" if case.find("skipped") is not None else "passed")
+        results[kata_id].add(test)
     return results

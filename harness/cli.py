@@ -1,0 +1,322 @@
+"""kata: your progress, the next kata, hints, grading, and more (`python -m harness` too).
+
+    kata                  run every kata's tests on your code: what is done, what is next
+    kata next             only the next kata: the file to open, the command to run
+    kata hint KATA        a kata's hints, one level at a time (--level N)
+    kata watch            rerun the current kata's tests whenever you save a file under katas/
+    kata demo             generate text with a GPT-2 built from your finished katas
+    kata grade --out DIR  grade every kata and write reports for Exercism, GitHub Classroom,
+                          Gradescope and JUnit (what CI runs on a fork)
+
+Instructors: stub KATA, check-stubs, check-mutants [KATA...], hashes [--write].
+"""
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import manifest
+from harness.manifest import Kata
+
+console = Console(highlight=False, soft_wrap=True)
+STYLES = {"done": "green", "failing": "red", "not started": "dim", "broken": "magenta", "no tests": "yellow"}
+UNTOUCHED = "not implemented yet: still the untouched stub (its tests were not run)"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    aliases: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- status, next, hint
+
+def _configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON, for scripts")
+    parser.add_argument("--reference", action="store_true", help="check the reference solutions instead of katas/")
+    parser.add_argument("--kata", action="append", metavar="KATA", help="only this kata (repeatable)")
+
+
+def _katas(args: argparse.Namespace) -> list[Kata]:
+    return [manifest.get(kata_id) for kata_id in args.kata] if getattr(args, "kata", None) else list(manifest.katas())
+
+
+def is_untouched(kata: Kata) -> bool:
+    """The kata file is still the stub as shipped: every test would say "not implemented yet"."""
+    from harness.stubs import stub_source
+
+    try:
+        return kata.file.read_text(encoding="utf-8") == stub_source(kata.reference_file, kata.symbol)
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
+def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False) -> dict:
+    """Run the suites of `katas` (an untouched stub's suite is not run: it cannot pass)."""
+    from harness.results import KataResult, TestOutcome
+    from harness.runner import run_katas
+
+    results = {}
+    to_run = []
+    for kata in katas:
+        if not reference and is_untouched(kata):
+            results[kata.id] = KataResult(kata)
+            results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED))
+        else:
+            to_run.append(kata)
+    if to_run:
+        extra = ["--reference"] if reference else []
+        if quiet or not console.is_terminal:
+            results.update(run_katas(to_run, *extra))
+        else:
+            results.update(_run_with_progress_bar(to_run, extra))
+    return {kata.id: results[kata.id] for kata in katas}
+
+
+def _run_with_progress_bar(katas: list[Kata], extra: list[str]) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.runner import run_katas
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"Running the tests of {len(katas)} katas", total=None)
+
+        def update(finished: int, total: int, kata: "Kata | None") -> None:
+            bar.update(task, completed=finished, total=total or None,
+                       description=f"Testing {kata.title}" if kata else "Collecting tests")
+
+        return run_katas(katas, *extra, progress=update)
+
+
+def next_kata(results: dict) -> "Kata | None":
+    return next((kata for kata in manifest.katas() if kata.id in results and results[kata.id].status != "done"), None)
+
+
+def status_json(results: dict) -> dict:
+    upcoming = next_kata(results)
+    return {
+        "done": sum(result.status == "done" for result in results.values()),
+        "total": len(results),
+        "points": sum(result.kata.points for result in results.values() if result.status == "done"),
+        "max_points": sum(result.kata.points for result in results.values()),
+        "katas": [
+            {"id": result.kata.id, "title": result.kata.title, "file": result.kata.relative(result.kata.file),
+             "status": result.status, "passed": result.passed, "failed": result.failed, "skipped": result.skipped,
+             "points": result.kata.points, "first_failure": result.first_failure}
+            for result in results.values()
+        ],
+        "next": None if upcoming is None else {
+            "id": upcoming.id, "title": upcoming.title, "file": upcoming.relative(upcoming.file),
+            "run": f"pytest {upcoming.relative(upcoming.test_file)}", "hint": f"kata hint {upcoming.id}",
+        },
+    }
+
+
+def print_next(results: dict) -> None:
+    upcoming = next_kata(results)
+    if upcoming is None:
+        whole = len(results) == len(manifest.katas())
+        console.print("Every kata is done: you have built GPT-2. Try: kata demo" if whole else "All of these are done.")
+        return
+    if not os.environ.get("VIRTUAL_ENV") and Path(sys.prefix).name == ".venv":
+        console.print("(First, in your shell: . .venv/bin/activate)")
+    console.print(
+        f"Next: [bold]{upcoming.title}[/] ({upcoming.id})\n"
+        f"  open  {upcoming.relative(upcoming.file)}\n"
+        f"  run   pytest {upcoming.relative(upcoming.test_file)}\n"
+        f"  hint  kata hint {upcoming.id}"
+    )
+
+
+def status(args: argparse.Namespace) -> int:
+    results = collect(_katas(args), reference=args.reference, quiet=args.json)
+    if args.json:
+        print(json.dumps(status_json(results), indent=1))
+        return 0
+    numbers = {kata.id: number for number, kata in enumerate(manifest.katas(), start=1)}
+    for kata_id, result in results.items():
+        detail = f"  {result.first_failure[:110]}" if result.status in ("failing", "broken") else ""
+        console.print(f"{numbers[kata_id]:>3}  [{STYLES[result.status]}]{result.status:<11}[/] {result.kata.title}{detail}")
+    done = sum(result.status == "done" for result in results.values())
+    console.print(f"\n{done} of {len(results)} katas done.\n")
+    print_next(results)
+    return 0
+
+
+def next_command(args: argparse.Namespace) -> int:
+    print_next(collect(list(manifest.katas()), quiet=True))
+    return 0
+
+
+def _configure_hint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kata", choices=[kata.id for kata in manifest.katas()], metavar="KATA")
+    parser.add_argument("--level", type=int, default=1, help="how many hints to show (1 = the gentlest)")
+
+
+def hint(args: argparse.Namespace) -> int:
+    kata = manifest.get(args.kata)
+    level = max(1, min(args.level, len(kata.hints)))
+    console.print(f"[bold]{kata.title}[/] ({kata.relative(kata.file)})")
+    for number, text in enumerate(kata.hints[:level], start=1):
+        console.print(f"  hint {number}/{len(kata.hints)}: {text}")
+    if level < len(kata.hints):
+        console.print(f"  More: kata hint {kata.id} --level {level + 1}")
+    return 0
+
+
+# ---------------------------------------------------------------- grade, hashes
+
+def _configure_grade(parser: argparse.ArgumentParser) -> None:
+    from harness.runner import DEFAULT_MEMORY_GIB, DEFAULT_TEST_TIMEOUT
+
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="where the reports go (default: reports/)")
+    parser.add_argument("--learner", type=Path, default=manifest.ROOT,
+                        help="the checkout whose katas/ files are graded (default: this one); nothing else of it is used")
+    parser.add_argument("--kata", action="append", metavar="KATA", help="grade only this kata (repeatable)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TEST_TIMEOUT, help="seconds per test (default %(default)s)")
+    parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_GIB, help="GiB of address space for the tests")
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    from harness.grade import grade, write_reports
+    from harness.runner import Limits
+
+    limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit)
+    for kata_id in args.kata or ():
+        manifest.get(kata_id)
+    with console.status("Grading..."):
+        result = grade(args.learner, args.kata, limits)
+    files = write_reports(result, args.out)
+    if result.error:
+        console.print("[red]Not graded[/]: the grading files differ from upstream:\n  " + "\n  ".join(result.problems))
+    console.print(f"Score: {result.score}/{result.max_score} points, {result.done} of {len(result.katas)} katas done "
+                  f"({result.seconds:.0f} s). Reports: " + ", ".join(str(path) for path in files))
+    return 0
+
+
+def _configure_hashes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--write", action="store_true", help="record the current files' hashes")
+
+
+def hashes(args: argparse.Namespace) -> int:
+    from harness import integrity
+
+    text = integrity.format_hashes(integrity.current_hashes())
+    if args.write:
+        integrity.TRUSTED_HASHES.write_text(text, encoding="utf-8")
+        console.print(f"wrote {integrity.TRUSTED_HASHES.relative_to(manifest.ROOT)} ({text.count(chr(10))} files)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---------------------------------------------------------------- instructors' commands
+
+def _configure_kata_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kata", choices=[kata.id for kata in manifest.katas()], metavar="KATA")
+
+
+def stub(args: argparse.Namespace) -> int:
+    from harness.stubs import stub_source
+
+    kata = manifest.get(args.kata)
+    sys.stdout.write(stub_source(kata.reference_file, kata.symbol))
+    return 0
+
+
+def check_stubs(args: argparse.Namespace) -> int:
+    from harness.checks import check_stubs as run
+
+    problems = run()
+    for problem in problems:
+        console.print(f"[red]problem[/] {problem}")
+    console.print(f"stubs: {len(manifest.katas())} katas checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _configure_check_mutants(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("katas", nargs="*", metavar="KATA")
+    parser.add_argument("--jobs", type=int, default=2)
+
+
+def check_mutants(args: argparse.Namespace) -> int:
+    from harness.checks import check_mutants as run
+
+    problems = run(args.katas or None, jobs=args.jobs, report=lambda line: console.print(line, markup=False))
+    for problem in problems:
+        console.print(f"[red]problem[/] {problem}")
+    return 1 if problems else 0
+
+
+def _lazy(module: str, attribute: str):
+    """A command that lives in another module, imported only when it runs."""
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), attribute)(args)
+    return run
+
+
+def _configure_from(module: str):
+    def configure(parser: argparse.ArgumentParser) -> None:
+        importlib.import_module(module).configure_parser(parser)
+    return configure
+
+
+def _nothing(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+# Every subcommand, in the order `kata --help` lists them. A module of the harness that offers
+# configure_parser(parser) and run(args) -> int joins with one line here.
+COMMANDS = [
+    Command("status", "what is done, and what is next (the default)", _configure_status, status, aliases=("progress",)),
+    Command("next", "only the next kata: the file, the command, the hint", _nothing, next_command),
+    Command("hint", "a kata's hints, one level at a time", _configure_hint, hint),
+    Command("watch", "rerun the current kata's tests on every save", _configure_from("harness.watch"), _lazy("harness.watch", "run")),
+    Command("demo", "generate text with a GPT-2 built from your katas", _configure_from("harness.demo"), _lazy("harness.demo", "run")),
+    Command("grade", "grade every kata and write reports (CI)", _configure_grade, grade_command),
+    Command("hashes", "the grading files' sha256 (instructors: --write after changing them)", _configure_hashes, hashes),
+    Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),
+    Command("check-stubs", "stubs untouched and failing every suite (CI)", _nothing, check_stubs),
+    Command("check-mutants", "every mutant fails its suite (CI)", _configure_check_mutants, check_mutants),
+]
+# Commands whose module may not exist yet in every checkout (`kata train`, from harness.train).
+OPTIONAL_COMMANDS = [("train", "train a GPT-2 built from your katas", "harness.train")]
+
+
+def parser(prog: str = "kata", selected: "str | None" = None) -> argparse.ArgumentParser:
+    """Every subcommand; only `selected`'s options are set up (others may import torch: slow)."""
+    top = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    available = list(COMMANDS)
+    for name, help, module in OPTIONAL_COMMANDS:
+        if importlib.util.find_spec(module) is not None and name not in {command.name for command in available}:
+            available.append(Command(name, help, _configure_from(module), _lazy(module, "run")))
+    for command in available:
+        sub = commands.add_parser(command.name, help=command.help, aliases=list(command.aliases))
+        if selected is None or selected in (command.name, *command.aliases):
+            command.configure(sub)
+        sub.set_defaults(run=command.run)
+    return top
+
+
+def main(argv: "list[str] | None" = None, prog: str = "kata") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "status")
+    args = parser(prog, selected=argv[0]).parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

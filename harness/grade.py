@@ -1,0 +1,242 @@
+"""`kata grade`: one run over every kata, and reports in the formats that graders read.
+
+The suites run in a staged copy: the upstream grading files (checked against
+harness/trusted-files.sha256) plus the learner's kata files, nothing else. Reports, in --out:
+
+    results.json             Exercism test runner interface v3 (one entry per test)
+    classroom.json           GitHub Classroom grading reporter (one all-or-nothing entry per kata)
+    classroom.b64            the same, base64, for the reporter's <RUNNER>_RESULTS variable
+    gradescope/results.json  Gradescope (one entry per kata, points from the manifest)
+    junit.xml                JUnit XML (one testsuite per kata)
+    summary.md               the score as Markdown, for $GITHUB_STEP_SUMMARY
+
+A kata scores its points when every one of its tests passes. Whatever the learner's code does,
+the reports are written (and the command exits 0): the reports carry pass or fail.
+"""
+import ast
+import base64
+import json
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from harness import integrity, manifest
+from harness.manifest import Kata
+from harness.results import KataResult
+from harness.runner import Limits, run_katas
+
+EXERCISM_OUTPUT_LIMIT = 500
+
+
+@dataclass
+class Grade:
+    katas: list[Kata]
+    results: dict[str, KataResult]
+    problems: list[str]  # why the grade could not be given (modified grading files); empty when it was
+    seconds: float
+    fingerprint: str
+
+    @property
+    def error(self) -> bool:
+        return bool(self.problems)
+
+    def passed(self, kata: Kata) -> bool:
+        return not self.error and self.results[kata.id].status == "done"
+
+    @property
+    def score(self) -> int:
+        return sum(kata.points for kata in self.katas if self.passed(kata))
+
+    @property
+    def max_score(self) -> int:
+        return sum(kata.points for kata in self.katas)
+
+    @property
+    def done(self) -> int:
+        return sum(self.passed(kata) for kata in self.katas)
+
+
+def grade(learner: Path = manifest.ROOT, kata_ids: "list[str] | None" = None, limits: "Limits | None" = None,
+          progress=None) -> Grade:
+    """Grade the kata files of `learner` (a checkout of a fork) with the upstream suites."""
+    katas = [manifest.get(kata_id) for kata_id in kata_ids] if kata_ids else list(manifest.katas())
+    started = time.monotonic()
+    problems = integrity.problems()
+    results = {kata.id: KataResult(kata) for kata in katas}
+    if not problems:
+        with tempfile.TemporaryDirectory(prefix="kata-grade-") as tmp:
+            staged = _stage(Path(learner), Path(tmp))
+            results = run_katas(katas, root=staged, limits=limits, progress=progress)
+    return Grade(katas, results, problems, time.monotonic() - started, integrity.fingerprint())
+
+
+def _stage(learner: Path, tmp: Path) -> Path:
+    """The upstream grading files and the learner's kata files, and nothing else."""
+    staged = tmp / "katas-graded"
+    for name in integrity.recorded_hashes():
+        (staged / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(manifest.ROOT / name, staged / name)
+    for name in integrity.learner_files():
+        source = learner / name
+        if source.is_file() and not source.is_symlink():  # a missing file fails its kata: "does not exist"
+            (staged / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staged / name)
+    return staged
+
+
+def write_reports(result: Grade, out: Path) -> list[Path]:
+    out = Path(out)
+    (out / "gradescope").mkdir(parents=True, exist_ok=True)
+    classroom_json = json.dumps(classroom(result), indent=1)
+    files = {
+        out / "results.json": json.dumps(exercism(result), indent=1),
+        out / "classroom.json": classroom_json,
+        out / "classroom.b64": base64.b64encode(json.dumps(classroom(result)).encode()).decode() + "\n",
+        out / "gradescope" / "results.json": json.dumps(gradescope(result), indent=1),
+        out / "junit.xml": junit(result),
+        out / "summary.md": summary(result),
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return list(files)
+
+
+def _overall(result: Grade) -> str:
+    if result.error:
+        return "error"
+    return "pass" if result.done == len(result.katas) else "fail"
+
+
+def _error_message(result: Grade) -> str:
+    return ("not graded: the grading files differ from upstream (tests, manifest, harness and reference "
+            "must be upstream's; only files under katas/ are yours):\n" + "\n".join(result.problems))
+
+
+def _kata_message(result: Grade, kata: Kata) -> str:
+    kata_result = result.results[kata.id]
+    if result.error:
+        return _error_message(result)
+    if kata_result.status == "done":
+        return ""
+    if kata_result.status == "no tests":
+        return "no test of this kata ran"
+    return f"{kata_result.status}: {kata_result.first_failure}"
+
+
+def exercism(result: Grade) -> dict:
+    report = {"version": 3, "status": _overall(result)}
+    if result.error:
+        report["message"] = _error_message(result)
+    tests = []
+    for number, kata in enumerate(result.katas, start=1):
+        for test in result.results[kata.id].tests:
+            entry = {"name": f"{kata.title}: {test.name}", "status": "pass" if test.outcome == "passed" else "fail",
+                     "test_code": _test_code(kata, test.name), "task_id": number}
+            if test.outcome == "skipped":
+                continue  # the interface has no "skipped"
+            if test.outcome != "passed":
+                entry["message"] = test.message or "failed"
+                entry["output"] = (test.output or test.message)[:EXERCISM_OUTPUT_LIMIT]
+            tests.append(entry)
+    report["tests"] = tests
+    return report
+
+
+def classroom(result: Grade) -> dict:
+    tests = []
+    for kata in result.katas:
+        passed = result.passed(kata)
+        tests.append({
+            "name": f"{kata.title} ({kata.id})",
+            "status": "error" if result.error else ("pass" if passed else "fail"),
+            "score": kata.points if passed else 0,
+            "message": _kata_message(result, kata)[:1000],
+            "test_code": f"pytest {kata.relative(kata.test_file)}",
+            "filename": kata.relative(kata.file),
+            "line_no": 0,
+            "execution_time": f"{sum(test.duration for test in result.results[kata.id].tests):.2f}s",
+        })
+    return {"version": 1, "status": _overall(result), "max_score": result.max_score, "tests": tests}
+
+
+def gradescope(result: Grade) -> dict:
+    tests = []
+    for number, kata in enumerate(result.katas, start=1):
+        kata_result = result.results[kata.id]
+        passed = result.passed(kata)
+        tests.append({
+            "name": f"{kata.title} ({kata.id})",
+            "number": str(number),
+            "score": kata.points if passed else 0,
+            "max_score": kata.points,
+            "status": "passed" if passed else "failed",
+            "output": _kata_message(result, kata) or f"{kata_result.passed} tests passed",
+            "output_format": "text",
+            "visibility": "visible",
+            "execution_time": round(sum(test.duration for test in kata_result.tests), 3),
+        })
+    report = {"score": result.score, "execution_time": round(result.seconds, 3), "output": summary(result),
+              "output_format": "md", "visibility": "visible", "stdout_visibility": "visible", "tests": tests}
+    return report
+
+
+def junit(result: Grade) -> str:
+    suites = ElementTree.Element("testsuites", name="transformer-katas", time=f"{result.seconds:.3f}")
+    if result.error:
+        suite = ElementTree.SubElement(suites, "testsuite", name="grading files", tests="1", failures="0", errors="1", skipped="0")
+        case = ElementTree.SubElement(suite, "testcase", classname="integrity", name="grading files are upstream's")
+        ElementTree.SubElement(case, "error", message="grading files differ from upstream").text = _error_message(result)
+    for kata in result.katas:
+        kata_result = result.results[kata.id]
+        failures = sum(test.outcome == "failed" for test in kata_result.tests)
+        skipped = sum(test.outcome == "skipped" for test in kata_result.tests)
+        suite = ElementTree.SubElement(
+            suites, "testsuite", name=kata.id, tests=str(len(kata_result.tests)), failures=str(failures), errors="0",
+            skipped=str(skipped), time=f"{sum(test.duration for test in kata_result.tests):.3f}")
+        properties = ElementTree.SubElement(suite, "properties")
+        ElementTree.SubElement(properties, "property", name="points", value=str(kata.points))
+        ElementTree.SubElement(properties, "property", name="status", value=kata_result.status)
+        classname = f"katas.{kata.folder}.test_{kata.name}"
+        for test in kata_result.tests:
+            case = ElementTree.SubElement(suite, "testcase", classname=classname, name=test.name, time=f"{test.duration:.3f}")
+            if test.outcome == "failed":
+                ElementTree.SubElement(case, "failure", message=test.message.splitlines()[0] if test.message else "failed").text = \
+                    test.output or test.message
+            elif test.outcome == "skipped":
+                ElementTree.SubElement(case, "skipped", message=test.message)
+    ElementTree.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
+
+
+def summary(result: Grade) -> str:
+    lines = [f"## Transformer Katas: {result.score}/{result.max_score} points",
+             "", f"{result.done} of {len(result.katas)} katas done. Grading files fingerprint: `{result.fingerprint}`.", ""]
+    if result.error:
+        lines += ["**Not graded**: " + _error_message(result).replace("\n", "  \n"), ""]
+    lines += ["| # | kata | status | points | first failure |", "|---|---|---|---|---|"]
+    for number, kata in enumerate(result.katas, start=1):
+        kata_result = result.results[kata.id]
+        status = "error" if result.error else kata_result.status
+        failure = kata_result.first_failure.replace("|", "\\|")[:120] if status not in ("done", "not started") else ""
+        lines.append(f"| {number} | {kata.title} | {status} | {kata.points if result.passed(kata) else 0}/{kata.points} | {failure} |")
+    return "\n".join(lines) + "\n"
+
+
+def _test_code(kata: Kata, test_name: str) -> str:
+    """The test function's source, for Exercism's test_code."""
+    return _test_functions(kata.test_file).get(test_name.split("[")[0].split("::")[-1], "")
+
+
+@lru_cache(maxsize=None)
+def _test_functions(path: Path) -> dict[str, str]:
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except (OSError, SyntaxError):
+        return {}
+    return {node.name: ast.get_source_segment(source, node) or "" for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")}

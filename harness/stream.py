@@ -1,0 +1,105 @@
+"""A pytest plugin that streams each test's outcome as one JSON line (for `kata` and `kata grade`).
+
+Loaded with `-p harness.stream` when KATA_EVENTS names a file. The caller reads the file while
+pytest runs: a progress bar, and verdicts that survive a test process that dies (a learner's
+os._exit, a crash, a kill after a hang): everything reported before is kept.
+
+Lines: {"event": "collected", "tests": [nodeid, ...]}, {"event": "start", "nodeid": ...},
+{"event": "test", "nodeid", "outcome": passed|failed|skipped, "message", "output", "duration"},
+{"event": "finished"}.
+
+Time limits (pytest-timeout, --timeout-method=signal): once the limit is reached the alarm
+repeats every second until the test is over, because a failure caught and replayed (Hypothesis
+replays a failing example to report it) would otherwise enter the same infinite loop with no
+alarm left. And once a test of a kata times out, the kata's later tests fail at once instead of
+each waiting for the limit: one infinite loop costs one time limit, not one per test.
+"""
+import json
+import os
+import signal
+
+import pytest
+
+_events = None
+_timed_out: set[str] = set()  # test files with a test that ran out of time
+TIMEOUT_MARK = "from pytest-timeout"
+
+
+def _emit(**event) -> None:
+    _events.write(json.dumps(event) + "\n")
+    _events.flush()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _events
+    path = os.environ.get("KATA_EVENTS")
+    if path and _events is None:
+        _events = open(path, "a", encoding="utf-8")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _events:
+        _emit(event="collected", tests=[item.nodeid for item in session.items])
+
+
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    if _events:
+        _emit(event="start", nodeid=nodeid)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings):
+    if settings.method != "signal" or not hasattr(signal, "SIGALRM"):
+        return None  # pytest-timeout's own timer
+
+    def handler(signum, frame):
+        __tracebackhide__ = True
+        _timed_out.add(str(item.path))
+        pytest.fail(f"Timeout (>{settings.timeout:g}s) {TIMEOUT_MARK}: the test took longer than its time limit "
+                    "(an infinite loop?)", pytrace=False)
+
+    def cancel():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    item.cancel_timeout = cancel
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, settings.timeout, 1.0)
+    return True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if str(item.path) in _timed_out:
+        pytest.fail("not run: an earlier test of this kata ran out of time (an infinite loop?)", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = yield
+    if report.failed and TIMEOUT_MARK in _message(report):
+        _timed_out.add(str(item.path))
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not _events:
+        return
+    # One line per test: its call, or a setup/teardown that failed (or skipped it).
+    if report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed):
+        _emit(event="test", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
+              message=_message(report), output=report.longreprtext if report.failed else "", duration=report.duration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    if _events:
+        _emit(event="finished", exitstatus=int(exitstatus))
+
+
+def _message(report: pytest.TestReport) -> str:
+    """The one-paragraph reason, as JUnit XML's failure message has it."""
+    if report.passed:
+        return ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(report.longrepr)

@@ -1,0 +1,130 @@
+"""The learner's command, `kata`: status, next, hint, watch, demo, and its table of subcommands."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from harness import cli, manifest
+from harness.watch import wait_for_change
+
+ROOT = manifest.ROOT
+FIRST = manifest.katas()[0]
+
+
+def kata(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`kata ARGS` as a learner's shell runs it, output captured (so not a terminal)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "KATA_IMPL")}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "TERM": "dumb"}, timeout=timeout)
+
+
+def untouched() -> bool:
+    return all(cli.is_untouched(each) for each in manifest.katas())
+
+
+needs_stubs = pytest.mark.skipif(not untouched(), reason="katas/ holds a learner's work: these tests need the shipped stubs")
+
+
+@needs_stubs
+def test_on_a_fresh_clone_nothing_is_done_and_the_first_kata_is_next():
+    done = kata()
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stdout, "not a terminal: no colour codes"
+    assert f"0 of {len(manifest.katas())} katas done." in done.stdout
+    assert f"Next: {FIRST.title} ({FIRST.id})" in done.stdout
+    assert f"open  {FIRST.relative(FIRST.file)}" in done.stdout
+    assert f"run   pytest {FIRST.relative(FIRST.test_file)}" in done.stdout
+    assert f"kata hint {FIRST.id}" in done.stdout
+    for number, each in enumerate(manifest.katas(), start=1):
+        assert f"{number:>3}  not started {each.title}" in done.stdout
+
+
+@needs_stubs
+def test_status_json_is_for_scripts():
+    report = json.loads(kata("status", "--json").stdout)
+    assert report["done"] == 0 and report["total"] == len(manifest.katas())
+    assert report["max_points"] == sum(each.points for each in manifest.katas()) and report["points"] == 0
+    assert [entry["id"] for entry in report["katas"]] == [each.id for each in manifest.katas()]
+    assert {entry["status"] for entry in report["katas"]} == {"not started"}
+    assert report["next"]["id"] == FIRST.id and report["next"]["file"] == FIRST.relative(FIRST.file)
+
+
+@needs_stubs
+def test_next_shows_only_the_next_kata():
+    done = kata("next")
+    assert done.stdout.strip().splitlines()[-4:] == [
+        f"Next: {FIRST.title} ({FIRST.id})", f"  open  {FIRST.relative(FIRST.file)}",
+        f"  run   pytest {FIRST.relative(FIRST.test_file)}", f"  hint  kata hint {FIRST.id}"]
+    assert "katas done" not in done.stdout
+
+
+@pytest.mark.slow
+def test_a_kata_that_passes_is_done():
+    report = json.loads(kata("--reference", "--kata", "mlp.gelu_new", "--json").stdout)
+    assert [(entry["id"], entry["status"]) for entry in report["katas"]] == [("mlp.gelu_new", "done")]
+    assert report["katas"][0]["passed"] > 0 and report["next"] is None
+
+
+def test_hints_come_one_level_at_a_time():
+    each = manifest.get("attention.causal_mask")
+    first, second = kata("hint", each.id).stdout, kata("hint", each.id, "--level", "2").stdout
+    assert each.hints[0] in first and each.hints[1] not in first
+    assert f"kata hint {each.id} --level 2" in first
+    assert each.hints[0] in second and each.hints[1] in second
+
+
+def test_python_dash_m_harness_keeps_its_commands():
+    assert kata("progress", "--help").returncode == 0
+    assert "check-mutants" in kata("--help").stdout
+    stub = kata("stub", "mlp.gelu_new").stdout
+    assert stub == manifest.get("mlp.gelu_new").file.read_text() or not untouched()
+
+
+def test_every_subcommand_is_in_the_table(monkeypatch):
+    names = set(cli.parser()._subparsers._group_actions[0].choices)
+    assert {"status", "progress", "next", "hint", "watch", "demo", "grade", "hashes"} <= names
+    # a module offering configure_parser and run joins with one entry (how `kata train` is added)
+    monkeypatch.setattr(cli, "OPTIONAL_COMMANDS", [("fake", "a fake command", "fake_kata_command")])
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    assert cli.main(["fake", "--answer", "42"]) == 42
+
+
+@pytest.mark.parametrize("poll", [True, False])
+def test_watch_notices_a_saved_file(tmp_path, poll):
+    kata_file = tmp_path / "kata.py"
+    kata_file.write_text("x = 1\n")
+
+    def save_later():
+        time.sleep(0.5)
+        kata_file.write_text("x = 2\n")
+
+    saver = threading.Thread(target=save_later)
+    saver.start()
+    started = time.monotonic()
+    wait_for_change(tmp_path, poll=poll, interval=0.2)
+    saver.join()
+    assert 0.4 < time.monotonic() - started < 10
+
+
+def test_demo_generates_with_a_checkpoint_and_says_what_it_used(tmp_path, capsys):
+    import torch
+
+    from harness import loader, parts
+    from harness.checkpoint import save_checkpoint
+    from harness.config import Config
+
+    torch.manual_seed(0)
+    path = save_checkpoint(parts.GPT2(Config(d_model=32, n_heads=2, n_layers=1, n_ctx=64)), tmp_path / "tiny.safetensors")
+    try:
+        assert cli.main(["demo", "--reference", "--checkpoint", str(path), "--tokens", "4", "Hello"]) == 0
+    finally:
+        loader.use_learner_parts(set())
+    out = capsys.readouterr().out
+    assert "Yours: none yet" in out and f"weights from {path}" in out and "1 layers, d_model 32" in out
+    assert "without the cache (generate):" in out and "tokens/s" in out
+    cached = any(each.symbol == "generate_with_cache" for each in manifest.katas())
+    assert ("with the KV cache" in out) if cached else ("not in manifest.toml yet" in out)
