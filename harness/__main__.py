@@ -5,6 +5,7 @@
     stub KATA            print a kata's stub, made from its reference
     check-stubs          the shipped stubs are untouched and fail every suite (CI)
     check-mutants [KATA...] every known-wrong solution fails its suite (CI)
+    train [OPTIONS]      train a small GPT-2 on text (also under torchrun); see harness/train.py
 """
 import argparse
 import os
@@ -107,6 +108,10 @@ def main(argv: "list[str] | None" = None) -> int:
     command.add_argument("katas", nargs="*", metavar="KATA")
     command.add_argument("--jobs", type=int, default=2)
     command.set_defaults(run=check_mutants)
+    from harness import train
+
+    command = commands.add_parser("train", help="train a small GPT-2 on text (one process, or many under torchrun)")
+    train.configure_parser(command).set_defaults(run=train.run)
     args = parser.parse_args(argv)
     return args.run(args)
 
