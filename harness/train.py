@@ -19,6 +19,8 @@ rank 0 shows the progress bar and writes the files:
 Output (in --out): model.safetensors (harness.checkpoint; `kata demo --checkpoint` samples
 from it), loss.png (the training and held-out losses) and losses.json (the same numbers).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import math
@@ -26,13 +28,13 @@ import os
 import sysconfig
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
-from torch import Tensor, nn
-
-from harness import parts
 from harness.config import Config
+
+if TYPE_CHECKING:  # torch is imported when a command runs, so that `python -m harness hint` stays quick
+    import torch
+    from torch import Tensor, nn
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -68,6 +70,8 @@ def read_documents(path: "str | Path | None", max_chars: int) -> list[str]:
 
 def tokenize(documents: list[str]) -> Tensor:
     """One long 1-D tensor of GPT-2 token ids: every document followed by <|endoftext|>."""
+    import torch
+
     from harness.text import END_OF_TEXT, gpt2_tokenizer
 
     ids = []
@@ -79,6 +83,8 @@ def tokenize(documents: list[str]) -> Tensor:
 
 def split_windows(tokens: Tensor, n_ctx: int, eval_fraction: float) -> tuple[Tensor, Tensor]:
     """(training windows, held-out windows): the last eval_fraction of the tokens is held out."""
+    from harness import parts
+
     n_eval = max(n_ctx, int(len(tokens) * eval_fraction))
     if len(tokens) - n_eval < n_ctx:
         raise ValueError(f"{len(tokens)} tokens are too few for windows of {n_ctx} tokens and a held-out part")
@@ -91,6 +97,9 @@ def split_windows(tokens: Tensor, n_ctx: int, eval_fraction: float) -> tuple[Ten
 def start_distributed(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, this process's device). Under torchrun (WORLD_SIZE > 1), joins the
     process group: nccl with one GPU per process, gloo on CPUs. Alone, does nothing."""
+    import torch
+    import torch.distributed as dist
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -120,6 +129,12 @@ def fit(model: nn.Module, train_windows: Tensor, eval_windows: Tensor, *, steps:
     """parts.train on this process's share of the windows, data-parallel when torch.distributed
     is running (batch_size is per process). on_step(log, mean_loss) runs on every process with
     the last step's loss averaged over the processes."""
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    from harness import parts
+
     world = dist.get_world_size() if dist.is_initialized() else 1
     rank = dist.get_rank() if dist.is_initialized() else 0
     if world > 1:
@@ -147,6 +162,7 @@ def plot_losses(train_losses: list[float], eval_losses: dict[int, float], path: 
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
+    import torch
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
@@ -182,11 +198,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     model.add_argument("--n-heads", type=int, default=4)
     model.add_argument("--n-ctx", type=int, default=64, help="tokens per window (default 64)")
     training = parser.add_argument_group("training")
-    training.add_argument("--steps", type=int, default=500)
+    training.add_argument("--steps", type=int, default=300)
     training.add_argument("--batch-size", type=int, default=8, help="windows per step, per process (default 8)")
     training.add_argument("--lr", type=float, default=1e-3)
     training.add_argument("--weight-decay", type=float, default=0.01)
-    training.add_argument("--eval-every", type=int, default=100)
+    training.add_argument("--eval-every", type=int, default=50)
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     training.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default: torch's choice)")
@@ -198,9 +214,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    import torch.distributed as dist
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from harness import parts
     from harness.checkpoint import save_checkpoint
 
     if args.threads:
