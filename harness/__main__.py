@@ -5,6 +5,7 @@
     stub KATA             print a kata's stub, made from its reference
     check-stubs           the shipped stubs are untouched and fail every suite (CI)
     check-mutants [KATA...] every known-wrong solution fails its suite (CI)
+    train [OPTIONS]       train a small GPT-2 on text (also under torchrun); see harness/train.py
 """
 import sys
 

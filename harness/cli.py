@@ -289,20 +289,16 @@ COMMANDS = [
     Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),
     Command("check-stubs", "stubs untouched and failing every suite (CI)", _nothing, check_stubs),
     Command("check-mutants", "every mutant fails its suite (CI)", _configure_check_mutants, check_mutants),
+    Command("train", "train a small GPT-2 on text (one process, or many under torchrun)", _configure_from("harness.train"),
+            _lazy("harness.train", "run")),
 ]
-# Commands whose module may not exist yet in every checkout (`kata train`, from harness.train).
-OPTIONAL_COMMANDS = [("train", "train a GPT-2 built from your katas", "harness.train")]
 
 
 def parser(prog: str = "kata", selected: "str | None" = None) -> argparse.ArgumentParser:
     """Every subcommand; only `selected`'s options are set up (others may import torch: slow)."""
     top = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
-    available = list(COMMANDS)
-    for name, help, module in OPTIONAL_COMMANDS:
-        if importlib.util.find_spec(module) is not None and name not in {command.name for command in available}:
-            available.append(Command(name, help, _configure_from(module), _lazy(module, "run")))
-    for command in available:
+    for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, aliases=list(command.aliases))
         if selected is None or selected in (command.name, *command.aliases):
             command.configure(sub)

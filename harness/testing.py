@@ -407,3 +407,33 @@ class PositionCounter:
 
     def __exit__(self, *exc) -> None:
         self._handle.remove()
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class ForwardCall:
+    training: bool  # the model's mode during the call
+    grad_enabled: bool  # whether autograd was recording
+    batch: int
+
+
+class ModeRecorder(nn.Module):
+    """Wraps a model and records, for every forward call, its mode and whether autograd was on:
+    how the training suites see that evaluation runs in eval mode under no_grad, and training not."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.calls: list[ForwardCall] = []
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        self.calls.append(ForwardCall(self.training, torch.is_grad_enabled(), tokens.shape[0]))
+        return self.model(tokens)
+
+
+def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:
+    """The reference GPT2 with seeded, non-zero random weights, in training mode."""
+    model = reference("model.gpt2")(cfg)
+    return randomize_parameters_(model, seed, cfg.d_model).to(device).train()

@@ -86,9 +86,10 @@ def test_python_dash_m_harness_keeps_its_commands():
 
 def test_every_subcommand_is_in_the_table(monkeypatch):
     names = set(cli.parser()._subparsers._group_actions[0].choices)
-    assert {"status", "progress", "next", "hint", "watch", "demo", "grade", "hashes"} <= names
-    # a module offering configure_parser and run joins with one entry (how `kata train` is added)
-    monkeypatch.setattr(cli, "OPTIONAL_COMMANDS", [("fake", "a fake command", "fake_kata_command")])
+    assert {"status", "progress", "next", "hint", "watch", "demo", "grade", "hashes", "train"} <= names
+    # a module offering configure_parser and run joins with one entry (as `kata train` did)
+    fake = cli.Command("fake", "a fake command", cli._configure_from("fake_kata_command"), cli._lazy("fake_kata_command", "run"))
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, fake])
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     assert cli.main(["fake", "--answer", "42"]) == 42
 
