@@ -1,12 +1,7 @@
-"""Runs kata suites in a pytest subprocess and reads back a verdict per kata (from JUnit XML).
+"""A verdict per kata from its tests' outcomes: done, failing, not started, broken.
 
-A subprocess, so that a learner's infinite loop or crash cannot take the caller down with it,
-and so that every run imports the kata files afresh.
+harness.runner fills these from a pytest run it streams; read_junit from a JUnit XML report.
 """
-import os
-import subprocess
-import sys
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,21 +61,6 @@ class KataResult:
                 self.broken += 1
             if not self.first_failure:
                 self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"
-
-
-def run_suites(paths: "list[str] | None" = None, *pytest_args: str, timeout: float = 1800) -> dict[str, KataResult]:
-    """Run pytest on `paths` (default: every kata) and return one KataResult per kata id."""
-    katas = manifest.katas()
-    paths = paths or [kata.relative(kata.test_file) for kata in katas]
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider",
-                   f"--junit-xml={report}", "-o", "junit_family=xunit1", *pytest_args]
-        subprocess.run(command, cwd=manifest.ROOT, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "CI": os.environ.get("CI", "1")})
-        if not report.exists():
-            raise RuntimeError("pytest wrote no report: " + " ".join(command))
-        return read_junit(report)
 
 
 def read_junit(report: Path) -> dict[str, KataResult]:
