@@ -38,6 +38,45 @@ def configure(*, reference: bool = False, swaps: "dict[str, Path] | None" = None
     _swaps = {manifest.get(kata_id).id: Path(path).resolve() for kata_id, path in (swaps or {}).items()}
 
 
+# In a worker (harness.worker), the solutions this kata may reach through `harness.parts`: the
+# katas it builds on, and theirs, in turn. None outside a worker: every part is reachable.
+_reachable_parts: "set[str] | None" = None
+_worker_kata: "Kata | None" = None
+_rebuilt_parts: "set[str]" = set()  # reference modules a test may hand the worker, and what they use
+
+
+def configure_worker(kata: Kata) -> None:
+    """The worker of `kata`: its file is the one under test; `parts` offers only what it builds on.
+    The reference code of modules that tests hand to it (harness.isolation.rebuildable_katas)
+    may use their own parts, but the kata's file may not."""
+    global _reachable_parts, _worker_kata, _rebuilt_parts
+    from harness.isolation import rebuildable_katas
+
+    _worker_kata, _reachable_parts = kata, dependency_closure(kata)
+    _rebuilt_parts = rebuildable_katas(kata)
+
+
+def _called_from_reference() -> bool:
+    """Whether the code asking `parts` for something is a reference solution (not the kata's file)."""
+    frame = sys._getframe(2)
+    harness_folder = Path(__file__).resolve().parent
+    while frame is not None and Path(frame.f_code.co_filename).resolve().parent == harness_folder:
+        frame = frame.f_back
+    return frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(manifest.ROOT / "reference")
+
+
+def dependency_closure(kata: Kata) -> "set[str]":
+    """The katas `kata` builds on, and the katas those build on, and so on (itself excluded)."""
+    found: set[str] = set()
+    waiting = list(kata.depends)
+    while waiting:
+        kata_id = waiting.pop()
+        if kata_id not in found and kata_id != kata.id:
+            found.add(kata_id)
+            waiting.extend(manifest.get(kata_id).depends)
+    return found
+
+
 def use_learner_parts(kata_ids: "set[str]") -> None:
     """Let `harness.parts` hand out the learner's solutions of these katas (for demos)."""
     global _learner_parts
@@ -67,6 +106,13 @@ _parts: dict[tuple[str, str], object] = {}
 
 def load_part(kata: Kata):
     # Memoised by kata id: generation looks parts up thousands of times, and paths are slow.
+    if _reachable_parts is not None and kata.id not in _reachable_parts and not (
+            kata.id in _rebuilt_parts and _called_from_reference()):
+        if kata.id == _worker_kata.id:
+            raise KataImportError(f"`parts.{kata.symbol}` is this kata's own solution: a kata may not use it. "
+                                  "It is yours to write.")
+        raise KataImportError(f"`parts.{kata.symbol}` ({kata.id}) is not one of the katas that {_worker_kata.id} builds on "
+                              "(manifest.toml, depends): it is not available while this kata is graded.")
     root = "katas" if kata.id in _learner_parts else "reference"
     if (kata.id, root) not in _parts:
         _parts[kata.id, root] = load(kata.source(root), kata.symbol)

@@ -2,7 +2,8 @@
 
 Flags: --reference (or KATA_IMPL=reference) tests the reference solutions instead of katas/;
 --swap KATA=FILE tests FILE in place of one kata (the mutants run this way); --device cuda
-runs the suites on a GPU.
+runs the suites on a GPU; --isolate runs the code under test in a worker process of its own
+(harness.isolation; `kata grade` always does).
 """
 import os
 import traceback
@@ -18,8 +19,9 @@ import torch  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from jaxtyping import TypeCheckError  # noqa: E402
 
-from harness import loader, manifest  # noqa: E402
+from harness import isolation, loader, manifest  # noqa: E402
 from harness.loader import KataImportError  # noqa: E402
+from harness.wire import RemoteError  # noqa: E402
 
 try:
     ExceptionGroup
@@ -44,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reference", action="store_true", help="test the reference solutions (or KATA_IMPL=reference)")
     group.addoption("--swap", action="append", default=[], metavar="KATA=FILE", help="test FILE in place of KATA")
     group.addoption("--device", default="cpu", choices=["cpu", "cuda"], help="where the suites run (default cpu)")
+    group.addoption("--isolate", action="store_true",
+                    help="run the code under test in a worker process of its own, as `kata grade` does")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,13 +59,30 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--swap takes KATA=FILE, got {swap!r}")
         swaps[kata_id] = path
     loader.configure(reference=reference, swaps=swaps)
+    if config.getoption("--isolate"):
+        hide = [path for path in os.environ.get("KATA_HIDE", "").split(os.pathsep) if path]
+        isolation.enable(isolation.Settings(hide=hide, memory_gib=_memory_gib()))
     profile = config.getoption("--hypothesis-profile", None)
     if not profile:
         settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+def _memory_gib() -> "float | None":
+    value = os.environ.get("KATA_WORKER_MEMORY_GIB")
+    return float(value) if value else isolation.Settings().memory_gib
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return loader.describe_under_test()
+    where = "; run in a worker process of its own per kata (--isolate)" if isolation.active() else ""
+    return loader.describe_under_test() + where
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: "pytest.Item | None") -> None:
+    """A kata's worker lives as long as its tests: stopped (and all it started killed) after the last."""
+    if isolation.active() and (nextitem is None or nextitem.path != item.path):
+        kata = manifest.for_test_file(item.path)
+        if kata is not None:
+            isolation.stop(kata.id)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -74,7 +95,7 @@ def pytest_runtest_call(item: pytest.Item):
     message instead of a traceback."""
     try:
         return (yield)
-    except (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup) as error:
+    except (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed) as error:
         message = _explain(item, error)
         if message is None:
             raise
@@ -87,7 +108,7 @@ def _explain(item: pytest.Item, error: BaseException) -> "str | None":
         if matched is None or rest is not None:
             return None
         error = matched.exceptions[0]
-    if isinstance(error, KataImportError):
+    if isinstance(error, (KataImportError, isolation.WorkerCrashed)):
         return str(error)
     kata = manifest.for_test_file(item.path)
     if kata is None:
@@ -96,7 +117,10 @@ def _explain(item: pytest.Item, error: BaseException) -> "str | None":
     file = kata.relative(source)
     if isinstance(error, TypeCheckError):
         frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve() == source]
-        where = f" (from {file}, line {frames[-1].lineno}: {frames[-1].line})" if frames else f" ({file})"
+        line = (frames[-1].lineno, frames[-1].line) if frames else None
+        if isinstance(error, RemoteError) and error.learner_line:  # raised in the worker: it told us where
+            line = tuple(error.learner_line[1:])
+        where = f" (from {file}, line {line[0]}: {line[1]})" if line else f" ({file})"
         return f"a shape or dtype does not match a signature's annotations{where}.\n{error}\nStuck? {hint_command(kata)}"
     return (
         f"not implemented yet: `{kata.symbol}` in {file} still raises NotImplementedError.\n"

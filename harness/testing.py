@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from harness import loader, manifest
+from harness import isolation, loader, manifest
 from harness.config import Config
 
 # ---------------------------------------------------------------- what is under test
@@ -26,6 +26,8 @@ class UnderTest:
         self.kata = manifest.get(kata_id)
 
     def __call__(self, *args, **kwargs):
+        if isolation.active():  # the learner's code runs in the kata's worker, never in this process
+            return isolation.call_under_test(self.kata, args, kwargs)
         return loader.load_under_test(self.kata)(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -1,0 +1,305 @@
+"""A kata's worker: the only process that runs the learner's code while a kata is graded.
+
+The checker (harness.isolation) starts it as
+
+    python -I -c BOOT CODE_DIR SOCKET_FD SETTINGS_JSON
+
+where CODE_DIR holds a copy of the harness, the manifest, the learner's kata file and the
+reference solutions of the katas it depends on, and nothing else. Before any of the learner's
+code is imported, the worker shuts itself in, as far as the system allows:
+
+- as root: new PID, mount, network, IPC and UTS namespaces (so every process it starts dies with
+  it, and it has no network); every mount read-only but a private /tmp; the grading files, the
+  reports, the learner's checkout and the upstream solutions hidden under empty folders; then a
+  separate user, or root without any capability where the Python installation is only root's;
+- always: resource limits (address space, CPU time, processes, file size, open files), and
+  Python audit hooks that refuse new processes, ctypes, writes outside its scratch folder,
+  network connections, signals to other processes, and reading solution files.
+
+It then answers the checker over the inherited socket (harness.wire) until told goodbye.
+This module imports only the standard library at the top: it runs before the shutting-in.
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import stat
+import sys
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 1, 38, 24, 4
+WORKER_UID = 64_123  # a user of its own, with no files anywhere: it can write nothing of the grader's
+INSIDE_CODE, INSIDE_WORK = "/tmp/kata-code", "/tmp/kata-work"
+
+
+def main() -> None:
+    code_dir, fd, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
+    protections = ["a process of its own, talking to the checker over an inherited socket"]
+    work = settings["scratch"]
+    if settings.get("contain") and os.geteuid() == 0:
+        try:
+            code_dir, work = _contain(libc, code_dir, fd, settings, protections)
+        except OSError as error:
+            protections.append(f"no namespaces ({error})")
+    os.chdir(work)
+    os.environ.clear()
+    os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                       "OMP_NUM_THREADS": str(settings.get("threads", 1)), "HF_HUB_OFFLINE": "1"})
+    _limit_resources(settings, protections)
+    # From here on the harness comes from the code folder as seen from inside (the path the
+    # launcher imported this module from may be hidden now).
+    sys.path[0:1] = [code_dir]
+    for name in [name for name in sys.modules if name == "harness" or name.startswith("harness.")]:
+        del sys.modules[name]
+    _serve(fd, settings, protections, work, code_dir)
+
+
+# ---------------------------------------------------------------- shutting in (root only)
+
+
+def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) -> tuple[str, str]:
+    """New namespaces, a read-only world, hidden grading files, no privileges. Returns the code
+    and scratch folders as seen from inside."""
+    root_processes = _count_processes(0)
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare: " + os.strerror(ctypes.get_errno()))
+    child = os.fork()  # the first process in the new PID namespace: when it ends, all of them do
+    if child:
+        os.close(fd)  # the checker sees the end of the wire as soon as the worker is gone
+        _, status = os.waitpid(child, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    code_fd = os.open(code_dir, os.O_PATH)
+    _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={settings.get('scratch_mib', 512)}m")
+    os.mkdir(INSIDE_CODE)
+    os.mkdir(INSIDE_WORK, 0o777)
+    _mount(libc, f"/proc/self/fd/{code_fd}", INSIDE_CODE, None, MS_BIND | MS_REC)
+    os.close(code_fd)
+    _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    hidden = [path for path in settings.get("hide", []) if os.path.isdir(path) and not path.startswith("/tmp/")]
+    for path in hidden:
+        _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
+    read_only = 0
+    for mount_point in _mount_points():
+        if mount_point in ("/tmp", INSIDE_WORK, "/dev/shm", "/dev/pts") or mount_point.startswith(("/proc", "/sys")):
+            continue
+        if mount_point in hidden:
+            continue
+        try:
+            _mount(libc, None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+            read_only += 1
+        except OSError:
+            pass
+    protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
+                    f"read-only filesystem ({read_only} mounts) but a private /tmp",
+                    f"{len(hidden)} folders hidden (grading files, solutions, reports)"]
+    os.setgroups([])
+    if _reachable_by_others([sys.base_prefix, sys.prefix, *sys.path[1:], INSIDE_CODE]):
+        os.setgid(WORKER_UID)
+        os.setuid(WORKER_UID)
+        protections.append(f"a user of its own (uid {WORKER_UID}), no privileges")
+    else:
+        _drop_capabilities(libc, root_processes)
+        protections.append("root without any capability (the Python installation is readable by root only)")
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return INSIDE_CODE, INSIDE_WORK
+
+
+def _mount(libc, source, target, fstype, flags, data=None) -> None:
+    encode = lambda text: None if text is None else text.encode()  # noqa: E731
+    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {target}: {os.strerror(errno)}")
+
+
+def _mount_points() -> list[str]:
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+        for line in mounts:
+            point = line.split()[4].replace("\\040", " ")
+            if point not in points:
+                points.append(point)
+    return points
+
+
+def _reachable_by_others(paths: list[str]) -> bool:
+    """Whether a user other than root can read `paths`: every folder above them is open to all."""
+    for path in filter(None, paths):
+        path = os.path.realpath(path)
+        while True:
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                break
+            if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+                return False
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    return True
+
+
+def _drop_capabilities(libc, root_processes: int) -> None:
+    import resource
+
+    for capability in range(64):
+        libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+    # Processes are counted per user: root's count is shared with the whole machine.
+    resource.setrlimit(resource.RLIMIT_NPROC, (root_processes + 16, root_processes + 16))
+
+
+def _count_processes(uid: int) -> int:
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+# ---------------------------------------------------------------- always
+
+
+def _limit_resources(settings: dict, protections: list) -> None:
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        protections.append("no resource limits (not available on this system)")
+        return
+    limits = {"RLIMIT_AS": settings.get("memory_bytes"), "RLIMIT_CPU": settings.get("cpu_seconds"),
+              "RLIMIT_FSIZE": 64 * 2**20, "RLIMIT_NOFILE": 256, "RLIMIT_CORE": 0}
+    if os.geteuid() != 0:
+        limits["RLIMIT_NPROC"] = _count_processes(os.geteuid()) + 16
+    applied = []
+    for name, value in limits.items():
+        if value is None or not hasattr(resource, name):
+            continue
+        try:
+            soft, hard = resource.getrlimit(getattr(resource, name))
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied.append(name.removeprefix("RLIMIT_").lower())
+        except (ValueError, OSError):  # macOS cannot set RLIMIT_AS, for one
+            pass
+    protections.append("limits on " + ", ".join(applied))
+
+
+def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str) -> None:
+    sock = socket.socket(fileno=fd)
+    import torch  # noqa: F401  (before the audit hooks: torch's own start-up opens libraries)
+    from jaxtyping import jaxtyped  # noqa: F401
+
+    from harness import loader, manifest, wire
+
+    kata = manifest.get(settings["kata"])
+    learner_file = manifest.ROOT / "katas" / kata.folder / f"{kata.name}.py"
+    loader.configure_worker(kata)
+    sys.dont_write_bytecode = True
+    sys.meta_path.insert(0, _NoReference())
+    torch.set_num_threads(int(settings.get("threads", 1)))
+    _install_audit_hook(work, code_dir, settings)
+    protections.append("audit hooks: no new processes, no ctypes, no network, no writes outside its scratch folder, "
+                       "no solution files")
+    peer = wire.Peer(sock, 1, is_learner_frame=lambda filename: os.path.realpath(filename) == str(learner_file))
+    from harness.isolation import rebuildable_classes, shareable_classes
+
+    peer.shareable = shareable_classes(kata, loader.load_part)
+    peer.rebuildable = rebuildable_classes(kata, lambda each: loader.load(each.reference_file, each.symbol))
+    peer.exports = {"symbol": lambda: loader.load_under_test(kata), "protections": lambda: protections}
+    try:
+        peer.serve_forever()
+    except wire.PeerClosed:
+        pass
+    os._exit(0)
+
+
+_REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+                   "pty.spawn", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.call_function", "os.kill",
+                   "os.killpg", "signal.pthread_kill", "socket.connect", "socket.bind", "socket.sendto",
+                   "socket.getaddrinfo")
+_WRITING_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod", "os.chown",
+                   "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.copytree", "shutil.move")
+
+
+def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:
+    """Python-level walls, in force whatever the system allows. An audit hook cannot be removed."""
+    work = os.path.realpath(work)
+    allowed_reading = [os.path.realpath(code_dir)]
+    forbidden = [os.path.realpath(path) for path in settings.get("hide", [])]
+    own_pid = os.getpid()
+
+    def inside(path, folders) -> bool:
+        try:
+            path = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return False
+        return any(path == folder or path.startswith(folder + os.sep) for folder in folders)
+
+    def hook(event: str, args: tuple) -> None:
+        if event in _REFUSED_EVENTS or event.startswith(("os.exec", "os.spawn", "os.posix_spawn")):
+            if event in ("os.kill", "os.killpg") and args and args[0] in (own_pid, 0) and args[1] == 0:
+                return  # a check that a process exists
+            raise PermissionError(f"not allowed while a kata is graded: {event}")
+        if event == "open" and args:
+            path, mode = args[0], args[1] if len(args) > 1 else "r"
+            if isinstance(path, int):
+                return
+            writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            writing |= bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+            if writing and not inside(path, [work]):
+                raise PermissionError(f"not allowed while a kata is graded: writing {path}")
+            if inside(path, forbidden) and not inside(path, allowed_reading):
+                raise PermissionError(f"not allowed while a kata is graded: reading {path}")
+            if _is_solution(path, allowed_reading):
+                raise PermissionError(f"not allowed while a kata is graded: reading a solution file ({path})")
+        elif event in _WRITING_EVENTS:
+            paths = [arg for arg in args if isinstance(arg, (str, bytes, os.PathLike))]
+            if any(not inside(path, [work]) for path in paths):
+                raise PermissionError(f"not allowed while a kata is graded: {event} {paths}")
+
+    sys.addaudithook(hook)
+
+
+def _is_solution(path, allowed: list) -> bool:
+    """A file named like a reference solution, outside the worker's own code folder."""
+    try:
+        path = os.path.realpath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return False
+    if any(path.startswith(folder + os.sep) for folder in allowed):
+        return False
+    parts = path.split(os.sep)
+    return "reference" in parts[:-1] and path.endswith(".py")
+
+
+class _NoReference:
+    """Refuses `import reference...`: a kata reaches the solutions it builds on through harness.parts."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "reference" or name.startswith("reference."):
+            raise ImportError(f"`import {name}`: a kata file may not import the reference solutions. The katas it builds on "
+                              "are in `harness.parts` (e.g. parts.attention_scores); its own solution is yours to write.")
+        return None
+
+
+BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from harness.worker import main; main()"
