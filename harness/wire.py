@@ -249,7 +249,7 @@ class Peer:
         self._scoped.append([])
         answered = False
         try:
-            self._send({"kind": "request", "op": op, "grad": torch.is_grad_enabled(), **fields})
+            self._send({"kind": "request", "op": op, "grad": torch.is_grad_enabled(), "context": _context(), **fields})
             while True:
                 header, blob = self._receive()
                 if header.get("kind") == "request":
@@ -294,6 +294,7 @@ class Peer:
         try:
             try:
                 request = self._decode_body(header, blob)
+                _apply_context(header.get("context") or {})
                 with torch.set_grad_enabled(bool(header.get("grad", True))):
                     result = self._perform(header["op"], request)
                 self._send({"kind": "result"}, value=result)
@@ -366,7 +367,7 @@ class Peer:
         encoder = _Encoder(self, tensors)
         body = {}
         if header["kind"] == "request":
-            body = {key: encoder.encode(header.pop(key)) for key in list(header) if key not in ("kind", "op", "grad")}
+            body = {key: encoder.encode(header.pop(key)) for key in list(header) if key not in ("kind", "op", "grad", "context")}
         elif error is not None:
             body = {"error": encoder.error(error)}
         else:
@@ -463,6 +464,24 @@ class _AcrossTheWire(torch.autograd.Function):
     def backward(ctx, *grads):
         answer = ctx.peer.request("backward", graph=ctx.graph, grads=list(grads))
         return (None, None, None, *([None] * len(grads)), *answer)
+
+
+def _context() -> dict:
+    """Settings of the caller that the callee runs under: the same thread count and run-time type checks."""
+    import jaxtyping
+
+    return {"threads": torch.get_num_threads(), "typecheck": not jaxtyping.config.jaxtyping_disable}
+
+
+def _apply_context(context: dict) -> None:
+    import jaxtyping
+
+    threads = context.get("threads")
+    if isinstance(threads, int) and 0 < threads <= 64 and threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    typecheck = context.get("typecheck")
+    if isinstance(typecheck, bool) and typecheck == jaxtyping.config.jaxtyping_disable:
+        jaxtyping.config.update("jaxtyping_disable", not typecheck)
 
 
 def _tensors_in(value) -> list[torch.Tensor]:
