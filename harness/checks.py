@@ -20,11 +20,6 @@ from harness.results import NOT_IMPLEMENTED
 from harness.runner import run_katas
 from harness.stubs import stub_source
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 MUTANTS = manifest.ROOT / "tests" / "mutants"
 MIN_MUTANTS_PER_KATA = 3
 
@@ -67,7 +62,7 @@ def mutants_of(kata: Kata) -> list[Mutant]:
     path = MUTANTS / f"{kata.id}.toml"
     if not path.exists():
         return []
-    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("mutant", [])
+    entries = manifest.read_toml(path).get("mutant", [])
     return [
         Mutant(
             kata=kata,

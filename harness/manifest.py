@@ -56,9 +56,14 @@ class Kata:
         return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file (tomllib, or tomli before Python 3.11): the manifest, a kata's mutants."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def katas() -> tuple[Kata, ...]:
-    data = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))
+    data = read_toml(MANIFEST)
     return tuple(
         Kata(
             id=entry["id"],
