@@ -310,8 +310,12 @@ def main(argv: "list[str] | None" = None, prog: str = "kata") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "status")
-    args = parser(prog, selected=argv[0]).parse_args(argv)
-    return args.run(args)
+    try:
+        args = parser(prog, selected=argv[0]).parse_args(argv)
+        return args.run(args)
+    except manifest.NotACheckout as error:
+        console.print(f"[red]{prog}[/]: {error}", markup=True)
+        return 2
 
 
 if __name__ == "__main__":
