@@ -75,10 +75,6 @@ class Kata:
     def test_file(self) -> Path:
         return ROOT / "katas" / self.folder / f"test_{self.name}.py"
 
-    @property
-    def mutants_dir(self) -> Path:
-        return ROOT / "tests" / "mutants" / self.folder / self.name
-
     def relative(self, path: Path) -> str:
         """`path` as shown to a user: from the project root when it is inside the project."""
         path = Path(path).resolve()
