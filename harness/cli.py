@@ -5,6 +5,8 @@
     kata hint KATA        a kata's hints, one level at a time (--level N)
     kata watch            rerun the current kata's tests whenever you save a file under katas/
     kata demo             generate text with a GPT-2 built from your finished katas
+    kata train            train a small GPT-2 on text, with the reference or your katas (--mine);
+                          on one process or many under torchrun
     kata grade --out DIR  grade every kata and write reports for Exercism, GitHub Classroom,
                           Gradescope and JUnit (what CI runs on a fork)
 
