@@ -26,6 +26,7 @@ from rich.console import Console
 
 from harness import manifest
 from harness.manifest import Kata
+from harness.stubs import is_untouched  # an untouched stub: every test would say "not implemented yet"
 
 console = Console(highlight=False, soft_wrap=True)
 STYLES = {"done": "green", "failing": "red", "not started": "dim", "broken": "magenta", "no tests": "yellow"}
@@ -51,16 +52,6 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 def _katas(args: argparse.Namespace) -> list[Kata]:
     return [manifest.get(kata_id) for kata_id in args.kata] if getattr(args, "kata", None) else list(manifest.katas())
-
-
-def is_untouched(kata: Kata) -> bool:
-    """The kata file is still the stub as shipped: every test would say "not implemented yet"."""
-    from harness.stubs import stub_source
-
-    try:
-        return kata.file.read_text(encoding="utf-8") == stub_source(kata.reference_file, kata.symbol)
-    except (OSError, ValueError, SyntaxError):
-        return False
 
 
 def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False) -> dict:
