@@ -76,9 +76,13 @@ class Kata:
         return ROOT / "katas" / self.folder / f"test_{self.name}.py"
 
     def relative(self, path: Path) -> str:
-        """`path` as shown to a user: from the project root when it is inside the project."""
-        path = Path(path).resolve()
-        return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+        return shown(path)
+
+
+def shown(path: Path) -> str:
+    """`path` as shown to a user: from the project root when it is inside the project."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
 def read_toml(path: Path) -> dict:
