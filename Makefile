@@ -1,8 +1,13 @@
 # Quick start:  make       set up, then show your progress and the next kata
 #               make test  set up, then prove every suite passes on the reference
-PYTHON ?= python3
 VENV   ?= .venv
+ifeq ($(OS),Windows_NT)  # Windows (make from Git Bash, MSYS2 or Chocolatey): the venv keeps its programs in Scripts/
+PYTHON ?= python
+BIN    := $(VENV)/Scripts
+else
+PYTHON ?= python3
 BIN    := $(VENV)/bin
+endif
 # CI pins the CPU build of torch (constraints-ci.txt); elsewhere: make TORCH_CONSTRAINTS= setup
 TORCH_CONSTRAINTS ?= -c constraints-ci.txt
 
