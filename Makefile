@@ -1,17 +1,22 @@
 # Quick start:  make       set up, then show your progress and the next kata
 #               make test  set up, then prove every suite passes on the reference
-PYTHON ?= python3
 VENV   ?= .venv
+ifeq ($(OS),Windows_NT)  # Windows (make from Git Bash, MSYS2 or Chocolatey): the venv keeps its programs in Scripts/
+PYTHON ?= python
+BIN    := $(VENV)/Scripts
+else
+PYTHON ?= python3
 BIN    := $(VENV)/bin
+endif
 # CI pins the CPU build of torch (constraints-ci.txt); elsewhere: make TORCH_CONSTRAINTS= setup
 TORCH_CONSTRAINTS ?= -c constraints-ci.txt
 
 .DEFAULT_GOAL := progress
-.PHONY: setup progress grade test check-stubs check-mutants check clean
+.PHONY: setup progress grade lint test check-stubs check-mutants check clean
 
 $(VENV)/.installed: pyproject.toml constraints-ci.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_CONSTRAINTS) -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_CONSTRAINTS) -e ".[test,lint]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -23,6 +28,10 @@ progress: setup
 grade: setup
 	$(BIN)/kata grade --out reports
 
+# Ruff, as configured in pyproject.toml (the style is not enforced: see [tool.ruff] there).
+lint: setup
+	$(BIN)/ruff check .
+
 test: setup
 	$(BIN)/python -m pytest --reference
 
@@ -33,7 +42,7 @@ check-mutants: setup
 	$(BIN)/python -m harness check-mutants
 
 # Everything CI runs.
-check: test check-stubs check-mutants
+check: lint test check-stubs check-mutants
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,11 +1,7 @@
-"""python -m harness COMMAND: the same commands as `kata` (see harness/cli.py).
+"""python -m harness COMMAND: `kata` without its script (on Windows, or before the venv is on PATH).
 
-    progress (or status)  run every kata's suite against katas/ and show what is done, and what is next
-    hint KATA [--level N] the hints of a kata, one level at a time
-    stub KATA             print a kata's stub, made from its reference
-    check-stubs           the shipped stubs are untouched and fail every suite (CI)
-    check-mutants [KATA...] every known-wrong solution fails its suite (CI)
-    train [OPTIONS]       train a small GPT-2 on text (also under torchrun); see harness/train.py
+The same commands, from the same table (harness/cli.py's COMMANDS): `python -m harness --help`
+lists all of them. `torchrun -m harness train` runs `kata train` on many processes.
 """
 import sys
 

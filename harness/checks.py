@@ -18,12 +18,7 @@ from harness import manifest
 from harness.manifest import Kata
 from harness.results import NOT_IMPLEMENTED
 from harness.runner import run_katas
-from harness.stubs import stub_source
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from harness.stubs import is_untouched
 
 MUTANTS = manifest.ROOT / "tests" / "mutants"
 MIN_MUTANTS_PER_KATA = 3
@@ -33,7 +28,7 @@ def check_stubs() -> list[str]:
     """Problems with the shipped stubs; empty when all is well."""
     problems = []
     for kata in manifest.katas():
-        if kata.file.read_text(encoding="utf-8") != stub_source(kata.reference_file, kata.symbol):
+        if not is_untouched(kata):
             problems.append(f"{kata.relative(kata.file)} is not the stub of its reference "
                             f"(regenerate: python -m harness stub {kata.id} > {kata.relative(kata.file)})")
     for kata_id, result in run_katas(list(manifest.katas())).items():
@@ -67,7 +62,7 @@ def mutants_of(kata: Kata) -> list[Mutant]:
     path = MUTANTS / f"{kata.id}.toml"
     if not path.exists():
         return []
-    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("mutant", [])
+    entries = manifest.read_toml(path).get("mutant", [])
     return [
         Mutant(
             kata=kata,

@@ -5,6 +5,8 @@
     kata hint KATA        a kata's hints, one level at a time (--level N)
     kata watch            rerun the current kata's tests whenever you save a file under katas/
     kata demo             generate text with a GPT-2 built from your finished katas
+    kata train            train a small GPT-2 on text, with the reference or your katas (--mine);
+                          on one process or many under torchrun
     kata grade --out DIR  grade every kata and write reports for Exercism, GitHub Classroom,
                           Gradescope and JUnit (what CI runs on a fork)
 
@@ -24,6 +26,7 @@ from rich.console import Console
 
 from harness import manifest
 from harness.manifest import Kata
+from harness.stubs import is_untouched  # an untouched stub: every test would say "not implemented yet"
 
 console = Console(highlight=False, soft_wrap=True)
 STYLES = {"done": "green", "failing": "red", "not started": "dim", "broken": "magenta", "no tests": "yellow"}
@@ -49,16 +52,6 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 def _katas(args: argparse.Namespace) -> list[Kata]:
     return [manifest.get(kata_id) for kata_id in args.kata] if getattr(args, "kata", None) else list(manifest.katas())
-
-
-def is_untouched(kata: Kata) -> bool:
-    """The kata file is still the stub as shipped: every test would say "not implemented yet"."""
-    from harness.stubs import stub_source
-
-    try:
-        return kata.file.read_text(encoding="utf-8") == stub_source(kata.reference_file, kata.symbol)
-    except (OSError, ValueError, SyntaxError):
-        return False
 
 
 def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False) -> dict:
@@ -310,8 +303,12 @@ def main(argv: "list[str] | None" = None, prog: str = "kata") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "status")
-    args = parser(prog, selected=argv[0]).parse_args(argv)
-    return args.run(args)
+    try:
+        args = parser(prog, selected=argv[0]).parse_args(argv)
+        return args.run(args)
+    except manifest.NotACheckout as error:
+        console.print(f"[red]{prog}[/]: {error}", markup=True)
+        return 2
 
 
 if __name__ == "__main__":

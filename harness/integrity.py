@@ -19,13 +19,13 @@ TRUSTED_PATTERNS = ("manifest.toml", "pyproject.toml", "conftest.py", "harness/*
                     "katas/**/test_*.py", "katas/**/__init__.py", "katas/**/conftest.py")
 
 
-def learner_files(root: Path = manifest.ROOT) -> list[str]:
-    """The files a learner writes: one per kata, the only files graded from a fork."""
+def learner_files() -> list[str]:
+    """The files a learner writes, relative to any checkout: one per kata, the only files graded from a fork."""
     return [kata.relative(kata.file) for kata in manifest.katas()]
 
 
 def trusted_files(root: Path = manifest.ROOT) -> list[str]:
-    learner = set(learner_files(root))
+    learner = set(learner_files())
     found = {path.relative_to(root).as_posix() for pattern in TRUSTED_PATTERNS for path in root.glob(pattern)
              if path.is_file() and "__pycache__" not in path.parts}
     return sorted(found - learner)

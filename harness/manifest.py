@@ -1,4 +1,14 @@
-"""The manifest (manifest.toml at the project root): every kata in learning order."""
+"""The manifest (manifest.toml at the project root): every kata in learning order.
+
+The project root (ROOT) is a Transformer Katas checkout: the folder that holds manifest.toml,
+katas/ and reference/. Only the harness is a Python package; the katas, the reference
+solutions and the suites are always read from a checkout:
+- the checkout this harness lies in (an editable install, `pip install -e .`, or
+  `python -m harness` run from a checkout): the parent of harness/, as always;
+- otherwise (`pip install .` put the harness in site-packages) the working directory, or the
+  nearest folder above it, that is a checkout. Outside one, katas() raises NotACheckout, which
+  `kata` reports as "run kata inside a Transformer Katas checkout".
+"""
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -9,7 +19,26 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def is_checkout(folder: Path) -> bool:
+    return (folder / "manifest.toml").is_file() and (folder / "katas").is_dir()
+
+
+def find_root(start: "Path | None" = None) -> "Path | None":
+    """The checkout this harness lies in, else `start` (the working directory) or the nearest
+    folder above it that is a checkout; None when there is none."""
+    beside = Path(__file__).resolve().parent.parent
+    if is_checkout(beside):
+        return beside
+    start = Path.cwd().resolve() if start is None else Path(start).resolve()
+    return next((folder for folder in (start, *start.parents) if is_checkout(folder)), None)
+
+
+class NotACheckout(RuntimeError):
+    """kata runs in a Transformer Katas checkout, and this is not one."""
+
+
+ROOT = find_root() or Path.cwd().resolve()  # outside a checkout, katas() says so
 MANIFEST = ROOT / "manifest.toml"
 
 
@@ -46,19 +75,27 @@ class Kata:
     def test_file(self) -> Path:
         return ROOT / "katas" / self.folder / f"test_{self.name}.py"
 
-    @property
-    def mutants_dir(self) -> Path:
-        return ROOT / "tests" / "mutants" / self.folder / self.name
-
     def relative(self, path: Path) -> str:
-        """`path` as shown to a user: from the project root when it is inside the project."""
-        path = Path(path).resolve()
-        return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+        return shown(path)
+
+
+def shown(path: Path) -> str:
+    """`path` as shown to a user: from the project root when it is inside the project."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file (tomllib, or tomli before Python 3.11): the manifest, a kata's mutants."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
 def katas() -> tuple[Kata, ...]:
-    data = tomllib.loads(MANIFEST.read_text(encoding="utf-8"))
+    if not MANIFEST.is_file():
+        raise NotACheckout(f"no manifest.toml in {ROOT} or any folder above it: run kata inside a Transformer Katas checkout "
+                           "(the folder of manifest.toml, katas/ and reference/, or any folder below it)")
+    data = read_toml(MANIFEST)
     return tuple(
         Kata(
             id=entry["id"],

@@ -1,10 +1,8 @@
 """A verdict per kata from its tests' outcomes: done, failing, not started, broken.
 
-harness.runner fills these from a pytest run it streams; read_junit from a JUnit XML report.
+harness.runner fills these from a pytest run it streams.
 """
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness import manifest
 
@@ -61,19 +59,3 @@ class KataResult:
                 self.broken += 1
             if not self.first_failure:
                 self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"
-
-
-def read_junit(report: Path) -> dict[str, KataResult]:
-    results = {kata.id: KataResult(kata) for kata in manifest.katas()}
-    by_module = {f"katas.{kata.folder}.test_{kata.name}": kata.id for kata in manifest.katas()}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        kata_id = by_module.get(case.get("classname", ""))
-        if kata_id is None:
-            continue
-        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
-        if problem is not None:
-            test = TestOutcome("", case.get("name"), "failed", (problem.get("message") or problem.text or "").strip())
-        else:
-            test = TestOutcome("", case.get("name"), "skipped" if case.find("skipped") is not None else "passed")
-        results[kata_id].add(test)
-    return results

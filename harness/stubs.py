@@ -41,6 +41,15 @@ def stub_source(reference_file: Path, symbol: str) -> str:
     return "".join(lines)
 
 
+def is_untouched(kata) -> bool:
+    """The kata's file (katas/...) is still the stub as shipped: the stub of its reference, to the
+    byte. False when it differs, or cannot be read or made."""
+    try:
+        return kata.file.read_text(encoding="utf-8") == stub_source(kata.reference_file, kata.symbol)
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
 def interface(path: Path, symbol: str) -> list[str]:
     """The parts of a kata file that the learner's copy must keep as the reference has them."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))

@@ -158,20 +158,38 @@ def fit(model: nn.Module, train_windows: Tensor, eval_windows: Tensor, *, steps:
 # ---------------------------------------------------------------- outputs
 
 
+def processes(world: int) -> str:
+    return f"{world} process" if world == 1 else f"{world} processes"
+
+
+def smoothing_window(steps: int) -> int:
+    """Steps per mean in the plot's moving average of the training loss: a tenth of the run,
+    from 5 to 100 steps; 0 (no such line) when the run is shorter than two windows."""
+    window = min(100, max(5, steps // 10))
+    return window if steps >= 2 * window else 0
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """The mean of each `window` consecutive values (len(values) - window + 1 of them)."""
+    import torch
+
+    return torch.tensor(values, dtype=torch.float64).unfold(0, window, 1).mean(1).tolist()
+
+
 def plot_losses(train_losses: list[float], eval_losses: dict[int, float], path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
-    import torch
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
     steps = range(1, len(train_losses) + 1)
     axes.plot(steps, train_losses, lw=0.8, alpha=0.4, label="training loss (each batch)")
-    window = max(1, len(train_losses) // 50)
-    if window > 1:
-        smooth = torch.tensor(train_losses).unfold(0, window, 1).mean(1).tolist()
-        axes.plot(range(window, len(train_losses) + 1), smooth, lw=1.5, label=f"training loss (mean of {window})")
+    window = smoothing_window(len(train_losses))
+    if window:  # each mean at the middle of its steps, so that the line does not lag behind the loss
+        smooth = moving_average(train_losses, window)
+        middles = [first + (window - 1) / 2 for first in range(1, len(smooth) + 1)]
+        axes.plot(middles, smooth, lw=1.5, label=f"training loss (moving average over {window} steps)")
     if eval_losses:
         axes.plot(list(eval_losses), list(eval_losses.values()), "o-", lw=1.5, label="held-out loss")
     axes.set(xlabel="step", ylabel="cross-entropy (nats per token)", title=title)
@@ -244,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
             f"corpus: {len(documents)} documents from {args.data or STDLIB}, {len(tokens):,} tokens; "
             f"{len(train_windows):,} training and {len(eval_windows):,} held-out windows of {cfg.n_ctx}\n"
             f"model: {n_params / 1e6:.1f}M parameters (d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads); "
-            f"{args.steps} steps of {args.batch_size} windows x {world} process(es) on {device.type}; "
+            f"{args.steps} steps of {args.batch_size} windows x {processes(world)} on {device.type}; "
             f"a model that knows nothing scores {math.log(cfg.d_vocab):.2f}"
         )
         progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -269,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
                        "train_losses": global_losses, "eval_losses": {str(k): v for k, v in log.eval_losses.items()}}
             (out / "losses.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
             plot = plot_losses(global_losses, log.eval_losses, out / "loss.png",
-                               f"GPT-2 {n_params / 1e6:.1f}M on {len(tokens):,} tokens, {world} process(es)")
+                               f"GPT-2 {n_params / 1e6:.1f}M on {len(tokens):,} tokens, {processes(world)}")
             first, last = global_losses[0] if global_losses else math.nan, global_losses[-1] if global_losses else math.nan
             final_eval = log.eval_losses.get(args.steps, math.nan)
             console.print(f"{args.steps} steps in {seconds:.0f} s: training loss {first:.3f} -> {last:.3f}, held-out {final_eval:.3f}\n"

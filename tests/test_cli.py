@@ -1,6 +1,7 @@
 """The learner's command, `kata`: status, next, hint, watch, demo, and its table of subcommands."""
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -92,6 +93,13 @@ def test_every_subcommand_is_in_the_table(monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, fake])
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     assert cli.main(["fake", "--answer", "42"]) == 42
+
+
+def test_the_help_summary_names_every_command():
+    learners, instructors = cli.__doc__.split("Instructors:")
+    listed = set(re.findall(r"^ +kata ([a-z-]+)", learners, re.M)) | set(re.findall(r"[a-z][a-z-]+", instructors.splitlines()[0]))
+    missing = {command.name for command in cli.COMMANDS if command.name != "status"} - listed  # status: plain `kata`
+    assert not missing, f"kata --help's summary leaves out {sorted(missing)}"
 
 
 @pytest.mark.parametrize("poll", [True, False])

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from harness import loader, manifest, parts
-from harness.results import read_junit
+
+from junit_report import read_junit
 
 ROOT = manifest.ROOT
 

@@ -55,6 +55,12 @@ def test_train_writes_a_checkpoint_a_plot_and_the_losses(corpus, tmp_path):
         assert model(torch.tensor([[15496, 995]])).shape == (1, 2, 50257)
 
 
+def test_the_plot_smooths_over_a_tenth_of_the_run_and_counts_processes_in_words():
+    assert [training.smoothing_window(steps) for steps in (3, 9, 10, 60, 300, 2000, 50_000)] == [0, 0, 5, 6, 30, 100, 100]
+    assert training.moving_average([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3) == [2.0, 3.0, 4.0, 5.0]
+    assert training.processes(1) == "1 process" and training.processes(2) == "2 processes"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
