@@ -220,6 +220,20 @@ def describe(model, yours: set, where: str) -> dict:
             "yours": [kata.title for kata in katas if kata.id in yours], "reference": [kata.title for kata in katas if kata.id not in yours]}
 
 
+def print_next_tokens(data: dict) -> None:
+    """The top next tokens after the whole prompt, in the terminal: numbers to compare."""
+    from rich.table import Table
+
+    from harness.cli import console
+
+    table = Table(title=f"Next token after {data['prompt']!r}", title_justify="left")
+    for column in ("#", "token", "id", "probability", "logit"):
+        table.add_column(column, justify="left" if column == "token" else "right")
+    for rank, choice in enumerate(data["top"][-1], start=1):
+        table.add_row(str(rank), repr(choice["token"]), str(choice["id"]), f"{choice['prob']:.4f}", f"{choice['logit']:.3f}")
+    console.print(table)
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.cli import console
 
@@ -230,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     about = describe(model, yours, where)
     data = analyse(model, args.prompt, args.top)
+    print_next_tokens(data)
     if args.png:
         paths = write_pngs(data, args.png)
         console.print(f"wrote {len(paths)} images in {args.png}")
