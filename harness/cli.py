@@ -4,7 +4,9 @@
     kata next             only the next kata: the file to open, the command to run
     kata hint KATA        a kata's hints, one level at a time (--level N)
     kata watch            rerun the current kata's tests whenever you save a file under katas/
-    kata demo             generate text with a GPT-2 built from your finished katas
+    kata demo             generate text with a GPT-2 built from your finished katas (--pretrained gpt2: real weights)
+    kata explore          look inside it: attention patterns and next-token predictions as a web page
+                          (--serve: live, with generation; --png DIR: images)
     kata train            train a small GPT-2 on text, with the reference or your katas (--mine);
                           on one process or many under torchrun
     kata grade --out DIR  grade every kata and write reports for Exercism, GitHub Classroom,
@@ -277,6 +279,8 @@ COMMANDS = [
     Command("hint", "a kata's hints, one level at a time", _configure_hint, hint),
     Command("watch", "rerun the current kata's tests on every save", _configure_from("harness.watch"), _lazy("harness.watch", "run")),
     Command("demo", "generate text with a GPT-2 built from your katas", _configure_from("harness.demo"), _lazy("harness.demo", "run")),
+    Command("explore", "see inside your GPT-2: attention heatmaps and predictions in an offline web page", _configure_from("harness.explore"),
+            _lazy("harness.explore", "run")),
     Command("grade", "grade every kata and write reports (CI)", _configure_grade, grade_command),
     Command("hashes", "the grading files' sha256 (instructors: --write after changing them)", _configure_hashes, hashes),
     Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),

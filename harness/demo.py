@@ -6,12 +6,16 @@ It generates twice, through `generate` (the whole sequence rerun for every new t
 through `generate_with_cache` (the KV-cache kata: only the new token), and shows tokens per
 second for each.
 
-Weights: --checkpoint PATH (written by `kata train`), else GPT-2's pretrained weights if they
-are already in the local Hugging Face cache (nothing is downloaded), else seeded random
-weights: the text is then gibberish, but the speeds are real.
+Weights: --pretrained NAME_OR_PATH (GPT-2 through transformers: the local Hugging Face cache,
+the hub when online, or a folder written by save_pretrained; loaded through the
+load_gpt2_weights kata), else --checkpoint PATH (written by `kata train`), else GPT-2's
+pretrained weights if they are already in the local Hugging Face cache (nothing is
+downloaded), else seeded random weights: the text is then gibberish, but the speeds are real.
 """
 import argparse
+import os
 import time
+from pathlib import Path
 
 import jaxtyping
 import torch
@@ -24,12 +28,23 @@ CACHED = "generate_with_cache"
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", default="The meaning of life is", help="the prompt (default: %(default)r)")
     parser.add_argument("--tokens", type=int, default=30, help="new tokens to generate (default %(default)s)")
-    parser.add_argument("--checkpoint", type=str, help="a checkpoint written by `kata train`")
+    add_model_options(parser)
     parser.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Which model: shared by `kata demo` and `kata explore`."""
+    parser.add_argument("--pretrained", metavar="NAME_OR_PATH",
+                        help="GPT-2's real weights through transformers: gpt2 (the HF cache, or the hub when online) or a save_pretrained folder")
+    parser.add_argument("--checkpoint", type=str, help="a checkpoint written by `kata train`")
     parser.add_argument("--reference", action="store_true", help="use the reference parts only (no tests are run)")
+
+
+class PretrainedUnavailable(Exception):
+    """GPT-2's weights could not be loaded; the message says what to do."""
 
 
 def learner_parts(reference: bool) -> set[str]:
@@ -41,11 +56,60 @@ def learner_parts(reference: bool) -> set[str]:
     return {kata_id for kata_id, result in collect(list(manifest.katas())).items() if result.status == "done"}
 
 
-def build_model(checkpoint: "str | None", seed: int):
+def config_of(hf_config):
+    """Our Config for a Hugging Face GPT2Config."""
+    from harness.config import Config
+
+    return Config(d_model=hf_config.n_embd, n_heads=hf_config.n_head, n_layers=hf_config.n_layer, d_vocab=hf_config.vocab_size,
+                  n_ctx=hf_config.n_positions, d_mlp=hf_config.n_inner or 0, layer_norm_eps=hf_config.layer_norm_epsilon)
+
+
+def offline_advice(name: str, error: Exception) -> str:
+    return (f"Could not load {name!r} through transformers ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}).\n"
+            f"  Online, fetch it once into the Hugging Face cache (about 550 MB for gpt2):\n"
+            f"    python -c \"from transformers import GPT2LMHeadModel; GPT2LMHeadModel.from_pretrained('{name}')\"\n"
+            f"  or save a copy anywhere and point at the folder:\n"
+            f"    python -c \"from transformers import GPT2LMHeadModel; GPT2LMHeadModel.from_pretrained('{name}').save_pretrained('gpt2-small')\"\n"
+            f"    kata demo --pretrained gpt2-small")
+
+
+def hf_pretrained(name: str):
+    """GPT2LMHeadModel.from_pretrained(name): a folder, the local cache, then the hub (unless HF_HUB_OFFLINE is set)."""
+    from transformers import GPT2LMHeadModel
+
+    if Path(name).is_dir():
+        return GPT2LMHeadModel.from_pretrained(name)
+    try:
+        return GPT2LMHeadModel.from_pretrained(name, local_files_only=True)  # the cache first: no network wait
+    except OSError:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+            raise
+    from harness.cli import console
+
+    console.print(f"{name} is not in the local Hugging Face cache: downloading it from the hub...")
+    return GPT2LMHeadModel.from_pretrained(name)
+
+
+def load_pretrained(name: str):
+    """parts.GPT2 holding GPT-2's weights, copied in by parts.load_gpt2_weights (your kata once it passes)."""
+    from harness import parts
+
+    try:
+        hf = hf_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise PretrainedUnavailable(offline_advice(name, error)) from error
+    model = parts.GPT2(config_of(hf.config))
+    parts.load_gpt2_weights(model, hf.state_dict())
+    return model.eval()
+
+
+def build_model(checkpoint: "str | None", seed: int, pretrained: "str | None" = None):
     """The model, and a sentence on where its weights come from."""
     from harness import parts
     from harness.config import Config
 
+    if pretrained:
+        return load_pretrained(pretrained), f"GPT-2's pretrained weights ({pretrained}), loaded by load_gpt2_weights"
     if checkpoint:
         from harness.checkpoint import load_checkpoint
 
@@ -79,8 +143,9 @@ def timed(generate, model, prompt, max_new_tokens: int, options: dict, seed: int
     return tokens, new / seconds if seconds else float("inf")
 
 
-def run(args: argparse.Namespace) -> int:
-    from harness import parts, text
+def learner_model(args: argparse.Namespace):
+    """(model, yours, where): the GPT-2 of your passing katas (the reference for the rest), as the
+    options say; prints whose parts it uses. Raises PretrainedUnavailable."""
     from harness.cli import console
 
     yours = learner_parts(args.reference)
@@ -88,8 +153,21 @@ def run(args: argparse.Namespace) -> int:
     katas = manifest.katas()
     console.print("Yours: " + (", ".join(kata.title for kata in katas if kata.id in yours) or "none yet"))
     console.print("Reference: " + (", ".join(kata.title for kata in katas if kata.id not in yours) or "none"))
-    model, where = build_model(args.checkpoint, args.seed)
+    model, where = build_model(args.checkpoint, args.seed, args.pretrained)
     console.print(f"Model: GPT-2 with {model.cfg.n_layers} layers, d_model {model.cfg.d_model}; {where}.")
+    return model, yours, where
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import parts, text
+    from harness.cli import console
+
+    try:
+        model, _, _ = learner_model(args)
+    except PretrainedUnavailable as error:
+        console.print(str(error), style="red", markup=False)
+        return 1
+    katas = manifest.katas()
     options = {"do_sample": True, "temperature": args.temperature, "top_k": args.top_k} if args.sample else {"do_sample": False}
     prompt = text.encode(args.prompt)
     symbols = {kata.symbol for kata in katas}

@@ -17,7 +17,10 @@ rank 0 shows the progress bar and writes the files:
     torchrun --nproc_per_node=2 -m harness train --steps 300
 
 Output (in --out): model.safetensors (harness.checkpoint; `kata demo --checkpoint` samples
-from it), loss.png (the training and held-out losses) and losses.json (the same numbers).
+from it), loss.png (the training and held-out losses, from a held-out point at step 0) and
+losses.json (the same numbers). At step 0 and at every evaluation the model also continues the
+first tokens of a few held-out windows (seeded sampling through parts.generate): shown under the
+progress bar and appended to samples.jsonl, so that you see it learn.
 """
 from __future__ import annotations
 
@@ -176,6 +179,65 @@ def moving_average(values: list[float], window: int) -> list[float]:
     return torch.tensor(values, dtype=torch.float64).unfold(0, window, 1).mean(1).tolist()
 
 
+SAMPLE_PROMPTS, SAMPLE_PROMPT_TOKENS, SAMPLE_NEW_TOKENS = 3, 8, 16
+
+
+def sample_prompts(eval_windows: Tensor) -> Tensor:
+    """The first tokens of a few held-out windows, spread over them: the same prompts at every evaluation."""
+    import torch
+
+    rows = torch.linspace(0, len(eval_windows) - 1, SAMPLE_PROMPTS).long().unique()
+    return eval_windows[rows, : min(SAMPLE_PROMPT_TOKENS, eval_windows.shape[1] // 2)]
+
+
+def sample_completions(model: nn.Module, prompts: Tensor, seed: int) -> list[dict]:
+    """Each prompt and its seeded, sampled continuation (parts.generate), in eval mode; the mode is restored."""
+    import torch
+
+    from harness import parts
+    from harness.text import END_OF_TEXT, decode
+
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=prompts.device).manual_seed(seed)  # the same draws at every evaluation
+    try:
+        new = min(SAMPLE_NEW_TOKENS, model.cfg.n_ctx - prompts.shape[1])  # the whole sample fits in the context
+        tokens = parts.generate(model, prompts, new, eos_token_id=END_OF_TEXT, do_sample=True, generator=generator)
+    finally:
+        model.train(was_training)
+    return [{"prompt": decode(row[: prompts.shape[1]]), "completion": decode(row[prompts.shape[1]:][row[prompts.shape[1]:] != END_OF_TEXT])}
+            for row in tokens]
+
+
+def live_display(progress, view, console, hidden: bool):
+    """The progress bar with the latest samples under it (nothing when hidden)."""
+    import contextlib
+
+    from rich.console import Group
+    from rich.live import Live
+
+    return contextlib.nullcontext() if hidden else Live(Group(progress, view), console=console, refresh_per_second=4)
+
+
+class SamplesView:
+    """The latest evaluation's samples, as a table under the progress bar."""
+
+    def __init__(self):
+        self.step, self.loss, self.samples = None, None, []
+
+    def __rich__(self):
+        from rich.table import Table
+
+        if self.step is None:
+            return ""
+        table = Table(title=f"samples at step {self.step} (held-out loss {self.loss:.3f})", title_justify="left", expand=True)
+        table.add_column("prompt (held-out text)", ratio=1, overflow="fold")
+        table.add_column("the model's continuation", ratio=2, overflow="fold")
+        for sample in self.samples:
+            table.add_row(repr(sample["prompt"]), repr(sample["completion"]))
+        return table
+
+
 def plot_losses(train_losses: list[float], eval_losses: dict[int, float], path: Path, title: str) -> Path:
     import matplotlib
 
@@ -226,6 +288,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     training.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default: torch's choice)")
     parser.add_argument("--out", default="runs/train", help="folder for model.safetensors, loss.png, losses.json (default runs/train)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-samples", dest="samples", action="store_false",
+                        help="do not sample completions at each evaluation (samples.jsonl stays empty)")
     parser.add_argument("--mine", action="store_true",
                         help="use your solutions in katas/ (model, windows, loss, loop) instead of the reference ones")
     return parser
@@ -269,29 +333,52 @@ def run(args: argparse.Namespace) -> int:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=args.quiet or rank != 0)
         task = progress.add_task("training", total=args.steps, status="")
         global_losses = []
+        out = Path(args.out)
+        view = SamplesView()
+        prompts = sample_prompts(eval_windows).to(device)
+        if rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "samples.jsonl").write_text("", encoding="utf-8")
+
+        def log_samples(step: int, loss: float) -> None:
+            """At each evaluation (rank 0): sample, append to samples.jsonl, show under the bar."""
+            if rank != 0 or not args.samples:
+                return
+            try:
+                samples = sample_completions(model, prompts, args.seed)
+            except NotImplementedError:  # --mine before the sampling katas are done
+                return
+            view.step, view.loss, view.samples = step, loss, samples
+            with open(out / "samples.jsonl", "a", encoding="utf-8") as file:
+                for sample in samples:
+                    file.write(json.dumps({"step": step, "held_out_loss": loss, **sample}, ensure_ascii=False) + "\n")
 
         def on_step(log, mean_loss):
             global_losses.append(mean_loss)
             held_out = f"  held-out {list(log.eval_losses.values())[-1]:.3f}" if log.eval_losses else ""
             progress.update(task, advance=1, status=f"loss {mean_loss:.3f}{held_out}")
+            if len(log.train_losses) in log.eval_losses:
+                log_samples(len(log.train_losses), log.eval_losses[len(log.train_losses)])
 
-        with progress:
+        # The held-out loss before any training: where the curve starts (about ln(d_vocab)).
+        step0 = parts.evaluate(model, eval_windows.to(device), args.batch_size) if rank == 0 else math.nan
+        log_samples(0, step0)
+        with live_display(progress, view, console, hidden=args.quiet or rank != 0):
             log = fit(model, train_windows, eval_windows, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       weight_decay=args.weight_decay, eval_every=args.eval_every, seed=args.seed, on_step=on_step)
+        eval_losses = {0: step0, **log.eval_losses}
         seconds = time.time() - started
         if rank == 0:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
             checkpoint = save_checkpoint(model, out / "model.safetensors", steps=str(args.steps), corpus=str(args.data or STDLIB))
             summary = {"steps": args.steps, "processes": world, "batch_size_per_process": args.batch_size, "seconds": round(seconds, 1),
-                       "train_losses": global_losses, "eval_losses": {str(k): v for k, v in log.eval_losses.items()}}
+                       "train_losses": global_losses, "eval_losses": {str(k): v for k, v in eval_losses.items()}}
             (out / "losses.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-            plot = plot_losses(global_losses, log.eval_losses, out / "loss.png",
+            plot = plot_losses(global_losses, eval_losses, out / "loss.png",
                                f"GPT-2 {n_params / 1e6:.1f}M on {len(tokens):,} tokens, {processes(world)}")
             first, last = global_losses[0] if global_losses else math.nan, global_losses[-1] if global_losses else math.nan
             final_eval = log.eval_losses.get(args.steps, math.nan)
             console.print(f"{args.steps} steps in {seconds:.0f} s: training loss {first:.3f} -> {last:.3f}, held-out {final_eval:.3f}\n"
-                          f"wrote {checkpoint} and {plot}")
+                          f"wrote {checkpoint}, {plot} and {out / 'samples.jsonl'}")
     except NotImplementedError:
         if not args.mine:
             raise

@@ -87,7 +87,7 @@ def test_python_dash_m_harness_keeps_its_commands():
 
 def test_every_subcommand_is_in_the_table(monkeypatch):
     names = set(cli.parser()._subparsers._group_actions[0].choices)
-    assert {"status", "progress", "next", "hint", "watch", "demo", "grade", "hashes", "train"} <= names
+    assert {"status", "progress", "next", "hint", "watch", "demo", "explore", "grade", "hashes", "train"} <= names
     # a module offering configure_parser and run joins with one entry (as `kata train` did)
     fake = cli.Command("fake", "a fake command", cli._configure_from("fake_kata_command"), cli._lazy("fake_kata_command", "run"))
     monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, fake])

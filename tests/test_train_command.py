@@ -48,7 +48,12 @@ def test_train_writes_a_checkpoint_a_plot_and_the_losses(corpus, tmp_path):
     assert main(["train", "--data", str(corpus), "--steps", "3", "--out", str(tmp_path), *TINY]) == 0
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     losses = json.loads((tmp_path / "losses.json").read_text())
-    assert len(losses["train_losses"]) == 3 and list(losses["eval_losses"]) == ["2", "3"]
+    assert len(losses["train_losses"]) == 3 and list(losses["eval_losses"]) == ["0", "2", "3"]
+    assert losses["eval_losses"]["0"] > losses["eval_losses"]["3"] - 1, "step 0: the held-out loss before training"
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [sample["step"] for sample in samples] == [0] * 3 + [2] * 3 + [3] * 3
+    assert all(sample["prompt"] and set(sample) == {"step", "held_out_loss", "prompt", "completion"} for sample in samples)
+    assert samples[0]["held_out_loss"] == losses["eval_losses"]["0"]
     assert read_config(tmp_path / "model.safetensors") == Config(d_model=8, n_heads=2, n_layers=1, d_vocab=50257, n_ctx=16)
     model = load_checkpoint(tmp_path / "model.safetensors")
     with torch.no_grad():
