@@ -173,7 +173,7 @@ def hint(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- grade, hashes
 
 def _configure_grade(parser: argparse.ArgumentParser) -> None:
-    from harness.runner import DEFAULT_MEMORY_GIB, DEFAULT_TEST_TIMEOUT
+    from harness.runner import DEFAULT_KATA_BUDGET, DEFAULT_MEMORY_GIB, DEFAULT_TEST_TIMEOUT
 
     parser.add_argument("--out", type=Path, default=Path("reports"), help="where the reports go (default: reports/)")
     parser.add_argument("--learner", type=Path, default=manifest.ROOT,
@@ -181,17 +181,21 @@ def _configure_grade(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kata", action="append", metavar="KATA", help="grade only this kata (repeatable)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TEST_TIMEOUT, help="seconds per test (default %(default)s)")
     parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_GIB, help="GiB of address space for the tests")
+    parser.add_argument("--kata-budget", type=float, default=DEFAULT_KATA_BUDGET,
+                        help="seconds for all of one kata's tests; past it the kata's processes are killed (default %(default)s)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for the whole grade; past it every process is killed and the katas not reached fail")
 
 
 def grade_command(args: argparse.Namespace) -> int:
     from harness.grade import grade, write_reports
     from harness.runner import Limits
 
-    limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit)
+    limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
     for kata_id in args.kata or ():
         manifest.get(kata_id)
     with console.status("Grading..."):
-        result = grade(args.learner, args.kata, limits)
+        result = grade(args.learner, args.kata, limits, out=args.out)
     files = write_reports(result, args.out)
     if result.error:
         console.print("[red]Not graded[/]: the grading files differ from upstream:\n  " + "\n  ".join(result.problems))

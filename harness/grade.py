@@ -1,7 +1,9 @@
 """`kata grade`: one run over every kata, and reports in the formats that graders read.
 
 The suites run in a staged copy: the upstream grading files (checked against
-harness/trusted-files.sha256) plus the learner's kata files, nothing else. Reports, in --out:
+harness/trusted-files.sha256) plus the learner's kata files, nothing else. The learner's code
+runs in a worker process per kata, apart from the checker (harness.isolation), contained as far
+as the system allows; summary.md says which protections were in force. Reports, in --out:
 
     results.json             Exercism test runner interface v3 (one entry per test)
     classroom.json           GitHub Classroom grading reporter (one all-or-nothing entry per kata)
@@ -61,8 +63,9 @@ class Grade:
 
 
 def grade(learner: Path = manifest.ROOT, kata_ids: "list[str] | None" = None, limits: "Limits | None" = None,
-          progress=None) -> Grade:
-    """Grade the kata files of `learner` (a checkout of a fork) with the upstream suites."""
+          progress=None, out: "Path | None" = None) -> Grade:
+    """Grade the kata files of `learner` (a checkout of a fork) with the upstream suites; the
+    learner's code never sees `out`, the learner's checkout, or the grading files."""
     katas = [manifest.get(kata_id) for kata_id in kata_ids] if kata_ids else list(manifest.katas())
     started = time.monotonic()
     problems = integrity.problems()
@@ -70,7 +73,10 @@ def grade(learner: Path = manifest.ROOT, kata_ids: "list[str] | None" = None, li
     if not problems:
         with tempfile.TemporaryDirectory(prefix="kata-grade-") as tmp:
             staged = _stage(Path(learner), Path(tmp))
-            results = run_katas(katas, root=staged, limits=limits, progress=progress)
+            hide = [Path(learner).resolve(), staged, *(manifest.ROOT / name for name in ("reference", "katas", "tests"))]
+            if out is not None:
+                hide.append(Path(out).resolve())
+            results = run_katas(katas, root=staged, limits=limits, progress=progress, isolate=True, hide=hide)
     return Grade(katas, results, problems, time.monotonic() - started, integrity.fingerprint())
 
 
@@ -91,11 +97,11 @@ def _stage(learner: Path, tmp: Path) -> Path:
 def write_reports(result: Grade, out: Path) -> list[Path]:
     out = Path(out)
     (out / "gradescope").mkdir(parents=True, exist_ok=True)
-    classroom_json = json.dumps(classroom(result), indent=1)
+    classroom_report = classroom(result)
     files = {
         out / "results.json": json.dumps(exercism(result), indent=1),
-        out / "classroom.json": classroom_json,
-        out / "classroom.b64": base64.b64encode(json.dumps(classroom(result)).encode()).decode() + "\n",
+        out / "classroom.json": json.dumps(classroom_report, indent=1),
+        out / "classroom.b64": base64.b64encode(json.dumps(classroom_report).encode()).decode() + "\n",
         out / "gradescope" / "results.json": json.dumps(gradescope(result), indent=1),
         out / "junit.xml": junit(result),
         out / "summary.md": summary(result),
@@ -223,7 +229,18 @@ def summary(result: Grade) -> str:
         status = "error" if result.error else kata_result.status
         failure = kata_result.first_failure.replace("|", "\\|")[:120] if status not in ("done", "not started") else ""
         lines.append(f"| {number} | {kata.title} | {status} | {kata.points if result.passed(kata) else 0}/{kata.points} | {failure} |")
+    lines += ["", "Protections in force while the learner's code ran:", *[f"- {line}" for line in protections(result)]]
     return "\n".join(lines) + "\n"
+
+
+def protections(result: Grade) -> list[str]:
+    """What kept the learner's code from the checker, as the workers reported it (the same for every kata, usually)."""
+    seen: list[str] = []
+    for kata in result.katas:
+        for line in result.results[kata.id].protections:
+            if line not in seen:
+                seen.append(line)
+    return seen or ["none: no kata's code ran"]
 
 
 def _test_code(kata: Kata, test_name: str) -> str:

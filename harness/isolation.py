@@ -132,7 +132,7 @@ class Worker:
                     "hide": [str(manifest.ROOT / name) for name in ("reference", "katas", "tests")] + self.settings.hide}
         from harness.worker import BOOT
 
-        self._children_before = set(_children(os.getpid()))
+        self._children_before = set(_children(os.getpid()))  # ours before the worker: not to be killed with it
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-c", BOOT, code, str(theirs.fileno()), json.dumps(settings)],
             pass_fds=[theirs.fileno()], cwd=scratch, env=_worker_environment(), stdin=subprocess.DEVNULL,
@@ -191,7 +191,7 @@ class Worker:
             except OSError:
                 pass
         if self.process is not None:
-            _kill_tree(self.process, self._children_before)
+            kill_tree(self.process, spare=self._children_before)
         if self.peer is not None:
             self.peer.alive = False
             self.peer.sock.close()
@@ -301,30 +301,33 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _kill_tree(process: subprocess.Popen, children_before: set) -> None:
-    """Kill the worker, all it started, and every orphan that was handed to us meanwhile."""
-    for _ in range(3):
-        victims = [process.pid, *_descendants(process.pid)]
-        victims += [pid for pid in _children(os.getpid()) if pid not in children_before and pid != process.pid]
-        victims += [each for pid in victims[1:] for each in _descendants(pid)]
-        for pid in set(victims):
+def kill_tree(process: subprocess.Popen, spare=()) -> None:
+    """Kill `process`, all it started, and every orphan handed to us meanwhile (we are a child
+    subreaper: a detached process, once its parent is gone, becomes ours), but the `spare` ones."""
+    kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+    spare = set(spare)
+    for _ in range(5):
+        victims = {process.pid, *_descendants(process.pid)}
+        victims |= {pid for pid in _children(os.getpid()) if pid not in spare}
+        victims |= {each for pid in list(victims) for each in _descendants(pid)}
+        for pid in victims:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                os.kill(pid, kill)
+            except (ProcessLookupError, PermissionError, OSError):
                 pass
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, AttributeError):
+            os.killpg(process.pid, kill)
+        except (ProcessLookupError, PermissionError, AttributeError, OSError):
             pass
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for pid in set(victims) - {process.pid}:  # orphans handed to us: reap them
+        for pid in victims - {process.pid}:  # orphans handed to us: reap them
             try:
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
+            except (ChildProcessError, OSError):
                 pass
-        if not [pid for pid in _children(os.getpid()) if pid not in children_before]:
-            break
+        if not [pid for pid in _children(os.getpid()) if pid not in spare]:
+            return
         time.sleep(0.05)

@@ -92,14 +92,39 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     """Turn a stub's NotImplementedError, or a kata file that does not import, into one clear
-    message instead of a traceback."""
+    message instead of a traceback; and record what kind of failure it was (harness.results)."""
     try:
         return (yield)
-    except (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed) as error:
+    except BaseException as error:
+        item.user_properties.append((FAILURE_KIND, failure_kind(error)))
+        if not isinstance(error, (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed)):
+            raise
         message = _explain(item, error)
         if message is None:
             raise
     pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
+
+
+FAILURE_KIND = "kata_failure_kind"
+
+
+def failure_kind(error: BaseException) -> str:
+    """The kind of a failure, by the exception's type (see harness.results.FAILURE_KINDS)."""
+    if isinstance(error, ExceptionGroup) and error.exceptions:
+        return failure_kind(error.exceptions[0])
+    if isinstance(error, NotImplementedError):
+        return "not_implemented"
+    if isinstance(error, KataImportError):
+        return "import_error"
+    if isinstance(error, TypeCheckError):
+        return "type_check"
+    if isinstance(error, isolation.WorkerCrashed):
+        return "crash"
+    if isinstance(error, RemoteError):
+        return "forbidden" if error.remote_type == "GradingForbidden" else "error"
+    if isinstance(error, (AssertionError, pytest.fail.Exception)):
+        return "assertion"
+    return "error"
 
 
 def _explain(item: pytest.Item, error: BaseException) -> "str | None":

@@ -8,6 +8,19 @@ from harness import manifest
 
 NOT_IMPLEMENTED = "not implemented yet"
 
+# Why a test failed, as harness.stream reports it (the exception's kind, not its wording):
+FAILURE_KINDS = {
+    "not_implemented": "the stub still raises NotImplementedError",
+    "import_error": "the kata file does not import, or lacks its symbol",
+    "type_check": "a shape or dtype does not match the annotations",
+    "assertion": "a wrong answer",
+    "error": "an exception raised in the kata's code",
+    "timeout": "an infinite loop (a time limit)",
+    "crash": "the process running the code ended",
+    "budget": "a time budget was spent",
+    "forbidden": "the kata's code tried something not allowed while graded",
+}
+
 
 @dataclass
 class TestOutcome:
@@ -17,6 +30,7 @@ class TestOutcome:
     message: str = ""
     output: str = ""
     duration: float = 0.0
+    kind: str = ""  # for a failure: one of FAILURE_KINDS
 
 
 @dataclass
@@ -30,6 +44,7 @@ class KataResult:
     first_failure: str = ""
     failures: list[str] = field(default_factory=list)
     tests: list[TestOutcome] = field(default_factory=list)
+    protections: list[str] = field(default_factory=list)  # in force while its code ran (isolated runs)
 
     @property
     def status(self) -> str:
@@ -53,9 +68,9 @@ class KataResult:
             message = test.message.strip()
             self.failed += 1
             self.failures.append(f"{test.name}: {message}")
-            if NOT_IMPLEMENTED in message:
+            if test.kind == "not_implemented":
                 self.not_implemented += 1
-            elif "could not be imported" in message or "does not define" in message or "does not exist" in message:
+            elif test.kind == "import_error":
                 self.broken += 1
             if not self.first_failure:
                 self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"

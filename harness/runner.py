@@ -1,14 +1,21 @@
-"""Runs kata suites in a pytest subprocess that bad learner code cannot take down with it.
+"""The one way to run kata suites: `kata`, `kata watch`, `kata grade`, check-stubs and check-mutants
+all call run_katas, which runs pytest in a subprocess and reads its outcomes as they stream.
 
-- An infinite loop: pytest-timeout fails the test after `test_timeout` seconds, and
-  harness.stream fails the rest of that kata's tests at once.
-- Unbounded allocation: the subprocess's address space is capped (RLIMIT_AS), so a huge
-  allocation raises MemoryError / RuntimeError in that test instead of exhausting the machine.
-- Anything that still kills or freezes the process (os._exit, a segfault, a loop in C that no
-  signal interrupts): the outcomes streamed so far are kept, the test that was running fails
-  its kata, and pytest is started again on the katas not yet run.
+Bad learner code cannot take the verdicts down with it:
+- an infinite loop: pytest-timeout fails the test after `test_timeout` seconds, and
+  harness.stream fails the rest of that kata's tests at once;
+- unbounded allocation: the address space of the process running the learner's code is capped,
+  so a huge allocation fails that test instead of exhausting the machine;
+- anything that still kills or freezes the test process (os._exit, a segfault, a loop in C that no
+  signal interrupts): the outcomes streamed so far are kept, the test that was running fails its
+  kata, and pytest is started again on the katas not yet run;
+- budgets: a kata that runs longer than `kata_budget` seconds in all, or a run longer than
+  `budget`, is stopped with SIGKILL, and everything it started with it.
 
-Every kata gets a verdict, and one kata's code never changes another's.
+With `isolate` (always for `kata grade`) the learner's code runs in a worker process per kata,
+apart from the checker that runs the suites (harness.isolation); the outcomes say which
+protections were in force. Every limit is applied where the system offers it, and the results
+say which ones were.
 """
 import json
 import os
@@ -26,13 +33,17 @@ from harness.manifest import Kata
 from harness.results import KataResult, TestOutcome
 
 DEFAULT_TEST_TIMEOUT = 90.0  # seconds per test; the slowest reference test takes 10-25 s on 2 busy cores
-DEFAULT_MEMORY_GIB = 12.0  # address space of the test process; the whole reference run peaks near 3 GiB resident
+DEFAULT_MEMORY_GIB = 12.0  # address space of the process running learner code; the reference run peaks near 3 GiB
+DEFAULT_KATA_BUDGET = 600.0  # seconds for all of one kata's tests; the slowest suite takes about 60 s
+OUTPUT_TAIL = 2000  # characters of a dead test process's output kept for its failure
 
 
 @dataclass
 class Limits:
     test_timeout: float = DEFAULT_TEST_TIMEOUT
     memory_gib: "float | None" = DEFAULT_MEMORY_GIB
+    kata_budget: "float | None" = DEFAULT_KATA_BUDGET
+    budget: "float | None" = None  # seconds for the whole run
 
     @property
     def stall(self) -> float:
@@ -49,54 +60,72 @@ def run_katas(
     root: Path = manifest.ROOT,
     limits: "Limits | None" = None,
     progress: "Progress | None" = None,
+    isolate: bool = False,
+    hide: Sequence[Path] = (),
 ) -> dict[str, KataResult]:
-    """Run the suites of `katas` under `root` and return one KataResult per kata id."""
+    """Run the suites of `katas` under `root` and return one KataResult per kata id. With
+    `isolate`, the learner's code runs apart from the checker, which hides `hide` from it."""
     limits = limits or Limits()
     results = {kata.id: KataResult(kata) for kata in katas}
-    by_file = {_relative(kata.test_file): kata for kata in katas}
+    by_file = {manifest.shown(kata.test_file): kata for kata in katas}
     pending = [path for path in by_file if (root / path).is_file()]
+    deadline = time.monotonic() + limits.budget if limits.budget else None
     finished_before = total = 0
+    _become_subreaper()
     while pending:
-        run = _Run(pending, pytest_args, root, limits)
+        run = _Run(pending, pytest_args, root, limits, isolate, hide, deadline)
         for event in run.events():
+            kata = by_file.get(_file_of(event.get("nodeid", "")))
             if event["event"] == "collected":
                 total = finished_before + len(event["tests"])
             elif event["event"] == "start" and progress:
-                progress(finished_before + run.finished, total, by_file.get(_file_of(event["nodeid"])))
+                progress(finished_before + run.finished, total, kata)
+            elif event["event"] == "protections" and event.get("kata") in results:
+                results[event["kata"]].protections = list(event["protections"])
             elif event["event"] == "test":
-                kata = by_file.get(_file_of(event["nodeid"]))
                 if kata is not None:
                     results[kata.id].add(TestOutcome(event["nodeid"], _name_of(event["nodeid"]), event["outcome"],
-                                                     event.get("message", ""), event.get("output", ""), event.get("duration", 0.0)))
+                                                     event.get("message", ""), event.get("output", ""), event.get("duration", 0.0),
+                                                     event.get("kind", "")))
                 if progress:
                     progress(finished_before + run.finished, total, kata)
         if run.completed:
             break
-        # The process died or froze: the test it was running fails its kata, and the katas
-        # it had not reached get a fresh process.
+        # The process died, froze or ran out of time: the test it was running fails its kata,
+        # and the katas it had not reached get a fresh process (unless the whole run is out of time).
         crashed = _file_of(run.current) if run.current else None
-        if crashed is None or crashed not in by_file:
+        if crashed is None or crashed not in by_file or run.out_of_budget:
             for path in pending:
                 if not results[by_file[path].id].tests:
-                    results[by_file[path].id].add(TestOutcome(path, "(suite)", "failed", run.why()))
+                    results[by_file[path].id].add(TestOutcome(path, "(suite)", "failed", run.why(), run.output_tail(), kind=run.kind))
+            if crashed in by_file and run.current:
+                results[by_file[crashed].id].add(TestOutcome(run.current, _name_of(run.current), "failed", run.why(),
+                                                             run.output_tail(), kind=run.kind))
             break
-        results[by_file[crashed].id].add(TestOutcome(run.current, _name_of(run.current), "failed", run.why(), run.output_tail()))
+        results[by_file[crashed].id].add(TestOutcome(run.current, _name_of(run.current), "failed", run.why(), run.output_tail(),
+                                                     kind=run.kind))
         reached = {_file_of(nodeid) for nodeid in run.reported} | {crashed}
         finished_before += run.finished
         pending = [path for path in pending if path not in reached]
+    for kata in katas:
+        if isolate and not results[kata.id].protections:
+            results[kata.id].protections = ["a worker process of its own (it did not report its protections)"]
     return results
 
 
 class _Run:
     """One pytest subprocess, read as it goes."""
 
-    def __init__(self, paths: list[str], pytest_args: Sequence[str], root: Path, limits: Limits):
-        self.limits = limits
+    def __init__(self, paths: list[str], pytest_args: Sequence[str], root: Path, limits: Limits, isolate: bool,
+                 hide: Sequence[Path], deadline: "float | None"):
+        self.limits, self.deadline = limits, deadline
         self.current: "str | None" = None
+        self.current_file: "str | None" = None
+        self.kata_started = time.monotonic()
         self.reported: list[str] = []
         self.completed = False
-        self.stalled = False
-        self._tmp = tempfile.TemporaryDirectory()
+        self.stalled = self.out_of_kata_budget = self.out_of_budget = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="kata-run-")
         self.events_file = Path(self._tmp.name) / "events.jsonl"
         self.events_file.touch()
         self.output_file = Path(self._tmp.name) / "output.txt"
@@ -104,21 +133,33 @@ class _Run:
                    f"--timeout={limits.test_timeout:g}", *pytest_args]
         if hasattr(signal, "SIGALRM"):
             command.append("--timeout-method=signal")  # fails the test and goes on; "thread" would end the process
-        # The learner's code runs in there: no CI credentials or workflow command files (a forged
-        # score written to $GITHUB_OUTPUT), and never KATA_IMPL (only --reference asks for the reference).
+        if isolate:
+            command.append("--isolate")
+        # No CI credentials or workflow command files (a forged score written to $GITHUB_OUTPUT),
+        # and never KATA_IMPL (only --reference asks for the reference).
         env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("GITHUB_", "ACTIONS_")) and key != "KATA_IMPL"}
+               if not key.startswith(("GITHUB_", "ACTIONS_", "RUNNER_")) and key != "KATA_IMPL"}
         env.update(CI=os.environ.get("CI", "1"), KATA_EVENTS=str(self.events_file), PYTHONDONTWRITEBYTECODE="1")
+        if isolate:
+            env["KATA_HIDE"] = os.pathsep.join(str(path) for path in [*hide, self._tmp.name])
+            env["KATA_WORKER_MEMORY_GIB"] = str(limits.memory_gib or "")
         if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
             env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.output_file, "w") as output:
             self.process = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_cap_memory(limits.memory_gib))
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        # Learner code runs in this process unless isolated: cap it (where the system can).
+        self.memory_capped = not isolate and _cap_memory(self.process.pid, limits.memory_gib)
 
     @property
     def finished(self) -> int:
         return len(self.reported)
+
+    @property
+    def kind(self) -> str:
+        if self.out_of_budget or self.out_of_kata_budget:
+            return "budget"
+        return "timeout" if self.stalled else "crash"
 
     def events(self):
         last_news = time.monotonic()
@@ -133,13 +174,7 @@ class _Run:
                     *lines, buffer = buffer.split("\n")
                     for line in lines:
                         event = json.loads(line)
-                        if event["event"] == "start":
-                            self.current = event["nodeid"]
-                        elif event["event"] == "test":
-                            self.reported.append(event["nodeid"])
-                            self.current = None
-                        elif event["event"] == "finished":
-                            self.completed = True
+                        self._note(event)
                         yield event
                     continue
                 if ended:
@@ -147,14 +182,37 @@ class _Run:
                 if self.process.poll() is not None:
                     ended = True  # one more read: what it wrote just before it ended
                     continue
-                if time.monotonic() - last_news > self.limits.stall:
+                now = time.monotonic()
+                if now - last_news > self.limits.stall:
                     self.stalled = True
-                    _kill(self.process)
+                elif self.limits.kata_budget and self.current_file and now - self.kata_started > self.limits.kata_budget:
+                    self.out_of_kata_budget = True
+                elif self.deadline is not None and now > self.deadline:
+                    self.out_of_budget = True
+                if self.stalled or self.out_of_kata_budget or self.out_of_budget:
+                    kill_everything(self.process)
+                    ended = True
+                    continue
                 time.sleep(0.05)
-        self.process.wait()
-        self._returncode = self.process.returncode
+        kill_everything(self.process)  # whatever the tests left behind goes too
+
+    def _note(self, event: dict) -> None:
+        if event["event"] == "start":
+            self.current = event["nodeid"]
+            if _file_of(self.current) != self.current_file:
+                self.current_file, self.kata_started = _file_of(self.current), time.monotonic()
+        elif event["event"] == "test":
+            self.reported.append(event["nodeid"])
+            self.current = None
+        elif event["event"] == "finished":
+            self.completed = True
 
     def why(self) -> str:
+        if self.out_of_budget:
+            return "not run: the time budget of the whole run was spent (every process of it was stopped)"
+        if self.out_of_kata_budget:
+            return (f"this kata's tests took more than its time budget of {self.limits.kata_budget:g} s in all "
+                    "(an infinite loop that ignores time limits?), and were stopped")
         if self.stalled:
             return (f"the test process stopped responding (no test finished within {self.limits.stall:g} s; "
                     "an infinite loop that no time limit could interrupt?) and was stopped")
@@ -166,33 +224,39 @@ class _Run:
         return f"the test process ended (exit code {code}) while running this test: os._exit or sys.exit in the kata?"
 
     def output_tail(self) -> str:
-        return self.output_file.read_text(errors="replace")[-2000:]
+        return self.output_file.read_text(errors="replace")[-OUTPUT_TAIL:]
 
 
-def _cap_memory(gib: "float | None"):
+def _cap_memory(pid: int, gib: "float | None") -> bool:
+    """Cap a process's address space after it started (no preexec_fn); False where the system cannot."""
     if not gib:
-        return None
+        return False
     try:
         import resource
-    except ImportError:  # not POSIX: no cap
-        return None
-    limit = int(gib * 2**30)
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return cap
+        limit = int(gib * 2**30)
+        resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+        return True
+    except (ImportError, AttributeError, ValueError, OSError):  # not Linux (macOS has no prlimit), or the process is gone
+        return False
 
 
-def _kill(process: subprocess.Popen) -> None:
+def _become_subreaper() -> None:
+    """Linux: every orphan of the processes we start becomes our child, so that we can stop it."""
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
+        import ctypes
+
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
 
 
-def _relative(path: Path) -> str:
-    return Path(path).relative_to(manifest.ROOT).as_posix()
+def kill_everything(process: subprocess.Popen) -> None:
+    """Kill a process, its process group, and every process it started that is still around,
+    detached ones included (they were handed to us as orphans)."""
+    from harness.isolation import kill_tree
+
+    kill_tree(process)
 
 
 def _file_of(nodeid: str) -> str:

@@ -35,6 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     path = os.environ.get("KATA_EVENTS")
     if path and _events is None:
         _events = open(path, "a", encoding="utf-8")
+        from harness import isolation
+
+        isolation.on_protections(lambda kata_id, protections: _emit(event="protections", kata=kata_id, protections=protections))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -87,12 +90,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # One line per test: its call, or a setup/teardown that failed (or skipped it).
     if report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed):
         _emit(event="test", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
-              message=_message(report), output=report.longreprtext if report.failed else "", duration=report.duration)
+              message=_message(report), output=report.longreprtext if report.failed else "", duration=report.duration,
+              kind=_kind(report) if report.failed else "")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if _events:
         _emit(event="finished", exitstatus=int(exitstatus))
+
+
+def _kind(report: pytest.TestReport) -> str:
+    """Why the test failed: recorded by the kata plugin from the exception's type, or a time limit."""
+    if TIMEOUT_MARK in _message(report) or str(report.fspath) in _timed_out and report.when == "setup":
+        return "timeout"
+    kinds = [value for key, value in report.user_properties if key == "kata_failure_kind"]
+    return kinds[-1] if kinds else "error"
 
 
 def _message(report: pytest.TestReport) -> str:

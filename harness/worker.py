@@ -41,10 +41,7 @@ def main() -> None:
     protections = ["a process of its own, talking to the checker over an inherited socket"]
     work = settings["scratch"]
     if settings.get("contain") and os.geteuid() == 0:
-        try:
-            code_dir, work = _contain(libc, code_dir, fd, settings, protections)
-        except OSError as error:
-            protections.append(f"no namespaces ({error})")
+        code_dir, work = _contain(libc, code_dir, fd, settings, protections)
     os.chdir(work)
     os.environ.clear()
     os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
@@ -66,7 +63,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     and scratch folders as seen from inside."""
     root_processes = _count_processes(0)
     if libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "unshare: " + os.strerror(ctypes.get_errno()))
+        protections.append(f"no namespaces (unshare: {os.strerror(ctypes.get_errno())})")
+        return code_dir, settings["scratch"]
     child = os.fork()  # the first process in the new PID namespace: when it ends, all of them do
     if child:
         os.close(fd)  # the checker sees the end of the wire as soon as the worker is gone
@@ -82,7 +80,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     _mount(libc, f"/proc/self/fd/{code_fd}", INSIDE_CODE, None, MS_BIND | MS_REC)
     os.close(code_fd)
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    hidden = [path for path in settings.get("hide", []) if os.path.isdir(path) and not path.startswith("/tmp/")]
+    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:]) if path]
+    hidden = _folders_to_hide([path for path in settings.get("hide", []) if not path.startswith("/tmp/")], needed)
     for path in hidden:
         _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
     read_only = 0
@@ -109,6 +108,24 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         protections.append("root without any capability (the Python installation is readable by root only)")
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     return INSIDE_CODE, INSIDE_WORK
+
+
+def _folders_to_hide(paths: list, needed: list) -> list:
+    """`paths`, but a folder that holds something the worker needs (the Python installation, a
+    virtual environment inside the checkout) is hidden child by child, sparing that path."""
+    hidden = []
+    for path in map(os.path.realpath, paths):
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        holds = [each for each in needed if each == path or each.startswith(path + os.sep)]
+        if any(each == path for each in holds):
+            continue
+        if not holds:
+            hidden.append(path)
+            continue
+        children = [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        hidden += _folders_to_hide(children, holds)
+    return list(dict.fromkeys(hidden))
 
 
 def _mount(libc, source, target, fstype, flags, data=None) -> None:
@@ -240,11 +257,16 @@ _WRITING_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink
                    "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.copytree", "shutil.move")
 
 
+class GradingForbidden(PermissionError):
+    """What the kata's code tried is not allowed while it is graded (a new process, ctypes, a write...)."""
+
+
 def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:
     """Python-level walls, in force whatever the system allows. An audit hook cannot be removed."""
     work = os.path.realpath(work)
     allowed_reading = [os.path.realpath(code_dir)]
-    forbidden = [os.path.realpath(path) for path in settings.get("hide", [])]
+    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path) if path]
+    forbidden = _folders_to_hide(settings.get("hide", []), needed)
     own_pid = os.getpid()
 
     def inside(path, folders) -> bool:
@@ -258,7 +280,7 @@ def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:
         if event in _REFUSED_EVENTS or event.startswith(("os.exec", "os.spawn", "os.posix_spawn")):
             if event in ("os.kill", "os.killpg") and args and args[0] in (own_pid, 0) and args[1] == 0:
                 return  # a check that a process exists
-            raise PermissionError(f"not allowed while a kata is graded: {event}")
+            raise GradingForbidden(f"not allowed while a kata is graded: {event}")
         if event == "open" and args:
             path, mode = args[0], args[1] if len(args) > 1 else "r"
             if isinstance(path, int):
@@ -267,15 +289,15 @@ def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:
             flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
             writing |= bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
             if writing and not inside(path, [work]):
-                raise PermissionError(f"not allowed while a kata is graded: writing {path}")
+                raise GradingForbidden(f"not allowed while a kata is graded: writing {path}")
             if inside(path, forbidden) and not inside(path, allowed_reading):
-                raise PermissionError(f"not allowed while a kata is graded: reading {path}")
+                raise GradingForbidden(f"not allowed while a kata is graded: reading {path}")
             if _is_solution(path, allowed_reading):
-                raise PermissionError(f"not allowed while a kata is graded: reading a solution file ({path})")
+                raise GradingForbidden(f"not allowed while a kata is graded: reading a solution file ({path})")
         elif event in _WRITING_EVENTS:
             paths = [arg for arg in args if isinstance(arg, (str, bytes, os.PathLike))]
             if any(not inside(path, [work]) for path in paths):
-                raise PermissionError(f"not allowed while a kata is graded: {event} {paths}")
+                raise GradingForbidden(f"not allowed while a kata is graded: {event} {paths}")
 
     sys.addaudithook(hook)
 
