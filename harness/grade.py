@@ -210,8 +210,8 @@ def junit(result: Grade) -> str:
         for test in kata_result.tests:
             case = ElementTree.SubElement(suite, "testcase", classname=classname, name=test.name, time=f"{test.duration:.3f}")
             if test.outcome == "failed":
-                ElementTree.SubElement(case, "failure", message=test.message.splitlines()[0] if test.message else "failed").text = \
-                    test.output or test.message
+                ElementTree.SubElement(case, "failure", message=test.message.splitlines()[0] if test.message else "failed",
+                                       type=test.kind or "failure").text = test.output or test.message
             elif test.outcome == "skipped":
                 ElementTree.SubElement(case, "skipped", message=test.message)
     ElementTree.indent(suites)

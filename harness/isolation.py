@@ -110,6 +110,7 @@ class Worker:
         self.process: "subprocess.Popen | None" = None
         self.peer = None
         self._symbol = None
+        self._load_error: "BaseException | None" = None
         self._dirs: list[str] = []
 
     @property
@@ -142,8 +143,11 @@ class Worker:
         self.peer.shareable = shareable_classes(self.kata, loader.load_reference)
         self.peer.rebuildable = rebuildable_classes(self.kata, loader.load_reference)
         try:
-            self._symbol = self.peer.request("load", name="symbol")
             protections = self.peer.request("load", name="protections")
+            try:
+                self._symbol = self.peer.request("load", name="symbol")
+            except wire.RemoteError as error:  # the kata file does not import: that is every test's verdict
+                self._load_error = error
         except wire.PeerClosed as error:
             raise self.crashed("while starting") from error
         protections_seen[self.kata.id] = list(protections)
@@ -153,6 +157,8 @@ class Worker:
     def symbol(self, *args, **kwargs):
         from harness import wire
 
+        if self._load_error is not None:
+            raise self._load_error.with_traceback(None)
         try:
             return self._symbol(*args, **kwargs)
         except wire.PeerClosed as error:

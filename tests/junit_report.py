@@ -1,5 +1,4 @@
-"""Verdicts per kata read back from a JUnit XML report: the tests check the grader's junit.xml,
-and read plain pytest runs (--junit-xml), with it."""
+"""Verdicts per kata read back from the grader's JUnit XML report (each failure's `type` is its kind)."""
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -16,7 +15,8 @@ def read_junit(report: Path) -> dict[str, KataResult]:
             continue
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if problem is not None:
-            test = TestOutcome("", case.get("name"), "failed", (problem.get("message") or problem.text or "").strip())
+            test = TestOutcome("", case.get("name"), "failed", (problem.get("message") or problem.text or "").strip(),
+                               kind=problem.get("type", ""))
         else:
             test = TestOutcome("", case.get("name"), "skipped" if case.find("skipped") is not None else "passed")
         results[kata_id].add(test)

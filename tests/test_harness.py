@@ -6,8 +6,7 @@ import sys
 import pytest
 
 from harness import loader, manifest, parts
-
-from junit_report import read_junit
+from harness.runner import run_katas
 
 ROOT = manifest.ROOT
 
@@ -18,40 +17,40 @@ BROKEN = {
 }
 
 
-def run_pytest(*args, env=None, tmp_path):
-    report = tmp_path / "junit.xml"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--junit-xml={report}",
-         "-o", "junit_family=xunit1"],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CI": "1", **(env or {})}, timeout=900,
-    )
-    return done, read_junit(report)
+def run_suites(folders, *args, isolate=False):
+    """The suites of every kata in `folders`, through the one runner; and all their failure texts."""
+    katas = [kata for kata in manifest.katas() if kata.folder in folders]
+    results = run_katas(katas, *args, isolate=isolate)
+    text = "\n".join(test.message + "\n" + test.output for result in results.values() for test in result.tests)
+    return results, text
 
 
 @pytest.mark.slow
-def test_a_broken_kata_file_fails_only_that_kata_and_names_the_file(tmp_path):
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_a_broken_kata_file_fails_only_that_kata_and_names_the_file(isolate, tmp_path):
     swaps = []
     for kata_id, (kind, source) in BROKEN.items():
         path = tmp_path / f"{kata_id}.py"
         path.write_text(source)
         swaps.append(f"--swap={kata_id}={path}")
-    done, results = run_pytest("katas/attention", "katas/block", "--reference", *swaps, tmp_path=tmp_path)
+    results, text = run_suites({"attention", "block"}, "--reference", *swaps, isolate=isolate)
     for kata_id in BROKEN:
         result = results[kata_id]
         assert result.status == "broken" and result.passed == 0, (kata_id, result)
-        assert all(f"{kata_id}.py" in failure for failure in result.failures), result.failures[0]
+        assert all(f"{kata_id.split('.')[1]}.py" in failure for failure in result.failures), result.failures[0]
     for kata_id in ("attention.attend_to_values", "attention.multi_head_attention", "block.transformer_block"):
         assert results[kata_id].status == "done", (kata_id, results[kata_id].failures[:1])
-    assert "SyntaxError" in done.stdout and "ModuleNotFoundError" in done.stdout and "does not define" in done.stdout
+    assert "SyntaxError" in text and "ModuleNotFoundError" in text and "does not define" in text
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [["--reference"], []])
-def test_reference_flag_and_env_var_are_the_same(how, tmp_path):
-    env = {} if how else {"KATA_IMPL": "reference"}
-    done, results = run_pytest("katas/mlp/test_gelu_new.py", *how, env=env, tmp_path=tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert results["mlp.gelu_new"].status == "done"
+def test_reference_flag_and_env_var_are_the_same(how):
+    """KATA_IMPL is for a plain pytest run (the runner never passes it on): checked with pytest itself."""
+    env = {**os.environ, "CI": "1", **({} if how else {"KATA_IMPL": "reference"})}
+    done = subprocess.run([sys.executable, "-m", "pytest", "katas/mlp/test_gelu_new.py", "-q", "-p", "no:cacheprovider", *how],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0 and " passed" in done.stdout, done.stdout[-2000:]
 
 
 @pytest.mark.parametrize(
@@ -94,15 +93,16 @@ def test_loaded_code_is_shape_checked():
 
 
 @pytest.mark.slow
-def test_a_shape_error_names_the_learners_line_and_the_hint(tmp_path):
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_a_shape_error_names_the_learners_line_and_the_hint(isolate, tmp_path):
     wrong = tmp_path / "attend_to_values.py"
     wrong.write_text(
         manifest.get("attention.attend_to_values").reference_file.read_text().replace(
             "-> batch query_pos n_heads d_head\"", "-> batch n_heads query_pos d_head\""
         )
     )
-    done, results = run_pytest("katas/attention/test_attend_to_values.py", "--reference",
-                               f"--swap=attention.attend_to_values={wrong}", tmp_path=tmp_path)
-    assert results["attention.attend_to_values"].status == "failing"
-    assert "does not match a signature's annotations" in done.stdout
-    assert "Stuck? python -m harness hint attention.attend_to_values" in done.stdout
+    results, text = run_suites({"attention"}, "--reference", f"--swap=attention.attend_to_values={wrong}", isolate=isolate)
+    result = results["attention.attend_to_values"]
+    assert result.status == "failing" and {test.kind for test in result.tests if test.outcome == "failed"} == {"type_check"}
+    assert "does not match a signature's annotations" in text
+    assert "Stuck? python -m harness hint attention.attend_to_values" in text
