@@ -233,7 +233,8 @@ def grade(learner: Path, out: Path, katas: list[str], scratch: Path, budget: int
     env.update(OMP_NUM_THREADS="1", CI="1", GITHUB_ACTIONS="true", GITHUB_TOKEN=SECRET, ACTIONS_RUNTIME_TOKEN=SECRET,
                **{key: str(path) for key, path in github.items()})
     started = time.monotonic()
-    with open(scratch / "stdout", "wb") as stdout, open(scratch / "stderr", "wb") as stderr:
+    # Opened for appending, as a pipe would be: what anyone else writes there is not overwritten.
+    with open(scratch / "stdout", "ab") as stdout, open(scratch / "stderr", "ab") as stderr:
         process = subprocess.Popen(grade_command(learner, out, katas, budget), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                    stdout=stdout, stderr=stderr, start_new_session=True)
         try:
@@ -454,26 +455,27 @@ class Snapshot:
                    sorted(set(missing), key=lambda path: len(path.parts), reverse=True))
 
     def changes(self) -> list[str]:
-        found = []
+        found: dict[tuple[str, str], list[str]] = {}
         now = _checkout()
         for name in sorted(self.checkout.keys() | now.keys()):
             if name not in now:
-                found.append(f"grader's checkout: {name} deleted")
+                found.setdefault(("the grader's checkout", "deleted"), []).append(name)
             elif name not in self.checkout:
-                found.append(f"grader's checkout: {name} created")
+                found.setdefault(("the grader's checkout", "created"), []).append(name)
             elif now[name] != self.checkout[name]:
-                found.append(f"grader's checkout: {name} changed")
+                found.setdefault(("the grader's checkout", "changed"), []).append(name)
         for where, folder in _site_folders().items():
             before, after = self.listings[where], _listing(folder, deep=where != "system site-packages")
             for name in sorted(before.keys() | after.keys()):
                 if name not in after:
-                    found.append(f"{where}: {folder / name} deleted")
+                    found.setdefault((f"{where} ({folder})", "deleted"), []).append(name)
                 elif name not in before:
                     if "__pycache__" not in Path(name).parts:  # Python writes bytecode there as it imports
-                        found.append(f"{where}: {folder / name} created")
+                        found.setdefault((f"{where} ({folder})", "created"), []).append(name)
                 elif after[name] != before[name]:
-                    found.append(f"{where}: {folder / name} changed")
-        return found
+                    found.setdefault((f"{where} ({folder})", "changed"), []).append(name)
+        return [f"{where}: {len(names)} file(s) {how}: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}"
+                for (where, how), names in found.items()]
 
     def restore(self) -> None:
         """Undo what an attack did: the checkout's files back, new files in the site folders deleted."""
