@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from checkouts import learner_with, reference_of  # tests/checkouts.py: pytest puts tests/ on sys.path
 
 from harness import integrity, manifest
 from harness.grade import grade, write_reports
@@ -27,26 +28,6 @@ BROKEN = {
                               "        hoard.append(torch.empty(2**30, dtype=torch.uint8))\n"),
     "attention.attention_pattern": "import os\n\n\ndef attention_pattern(scores):\n    os._exit(3)\n",
 }
-
-
-def learner_with(tmp_path: Path, files: dict[str, str]) -> Path:
-    """A fork's checkout: the shipped stubs, with some kata files replaced."""
-    learner = tmp_path / "fork"
-    for each in manifest.katas():
-        target = learner / each.relative(each.file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(files.get(each.id) or _stub(each))
-    return learner
-
-
-def _stub(each) -> str:
-    from harness.stubs import stub_source
-
-    return stub_source(each.reference_file, each.symbol)
-
-
-def reference_of(kata_ids) -> dict[str, str]:
-    return {kata_id: manifest.get(kata_id).reference_file.read_text() for kata_id in kata_ids}
 
 
 def check_reports(out: Path, result) -> None:
