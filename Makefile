@@ -32,8 +32,11 @@ grade: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Every suite on the reference, then the kata suites again with the code under test in a worker
+# process of its own, as `kata grade` runs it: the two ways must agree.
 test: setup
 	$(BIN)/python -m pytest --reference
+	$(BIN)/python -m pytest --reference --isolate katas
 
 check-stubs: setup
 	$(BIN)/python -m harness check-stubs

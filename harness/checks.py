@@ -5,10 +5,10 @@
   "not implemented yet";
 - check_mutants: every mutant (tests/mutants/<kata>.toml, the reference with one mistake
   put in) fails its kata's suite.
+
+Both run the suites through harness.runner, in process and isolated (the learner's code in a
+worker process, as `kata grade` runs it): the verdicts must not depend on the way.
 """
-import os
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,14 +24,25 @@ MUTANTS = manifest.ROOT / "tests" / "mutants"
 MIN_MUTANTS_PER_KATA = 3
 
 
-def check_stubs() -> list[str]:
+MODES = {"in-process": False, "isolated": True}
+
+
+def check_stubs(modes=tuple(MODES)) -> list[str]:
     """Problems with the shipped stubs; empty when all is well."""
     problems = []
     for kata in manifest.katas():
         if not is_untouched(kata):
             problems.append(f"{kata.relative(kata.file)} is not the stub of its reference "
                             f"(regenerate: python -m harness stub {kata.id} > {kata.relative(kata.file)})")
-    for kata_id, result in run_katas(list(manifest.katas())).items():
+    for mode in modes:
+        problems += _stub_problems(mode)
+    return problems
+
+
+def _stub_problems(mode: str) -> list[str]:
+    problems = []
+    for kata_id, result in run_katas(list(manifest.katas()), isolate=MODES[mode]).items():
+        kata_id = f"{kata_id} ({mode})"
         if result.passed:
             problems.append(f"{kata_id}: {result.passed} test(s) pass on the untouched stub")
         if not result.failed:
@@ -74,34 +85,34 @@ def mutants_of(kata: Kata) -> list[Mutant]:
     ]
 
 
-def run_mutant(mutant: Mutant, workdir: Path) -> tuple[Mutant, str, str]:
-    """Run the kata's suite against the mutant: ("caught", first failing test) or ("survived", "")."""
-    folder = workdir / mutant.kata.id / mutant.name
+def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process") -> tuple[Mutant, str, str]:
+    """Run the kata's suite against the mutant: ("caught", first failing test), ("survived", "") or
+    ("error", why) when no test could run."""
+    folder = workdir / mode / mutant.kata.id / mutant.name
     folder.mkdir(parents=True)
     path = folder / f"{mutant.kata.name}.py"
     path.write_text(mutant.source(), encoding="utf-8")
-    command = [sys.executable, "-m", "pytest", mutant.kata.relative(mutant.kata.test_file), "-x", "-q",
-               "-p", "no:cacheprovider", "--no-header", "-rN", "--reference", f"--swap={mutant.kata.id}={path}"]
-    done = subprocess.run(command, cwd=manifest.ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "CI": "1"})
-    if done.returncode == 0:
+    result = run_katas([mutant.kata], "-x", "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode])[mutant.kata.id]
+    failures = [test for test in result.tests if test.outcome == "failed"]
+    if not failures:
         return mutant, "survived", ""
-    if done.returncode == 1:
-        failed = [line for line in done.stdout.splitlines() if line.startswith("_") and line.endswith("_")]
-        return mutant, "caught", failed[0].strip("_ ") if failed else "?"
-    return mutant, "error", done.stdout[-2000:] + done.stderr[-2000:]
+    if all(test.name == "(suite)" for test in failures):
+        return mutant, "error", failures[0].message + "\n" + failures[0].output[-2000:]
+    return mutant, "caught", failures[0].name
 
 
-def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=print) -> list[str]:
+def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=print, modes=tuple(MODES)) -> list[str]:
     katas = [manifest.get(kata_id) for kata_id in kata_ids] if kata_ids else list(manifest.katas())
     problems = [f"{kata.id}: {len(mutants_of(kata))} mutants, at least {MIN_MUTANTS_PER_KATA} wanted"
                 for kata in katas if len(mutants_of(kata)) < MIN_MUTANTS_PER_KATA]
-    everything = [mutant for kata in katas for mutant in mutants_of(kata)]
+    everything = [(mutant, mode) for kata in katas for mutant in mutants_of(kata) for mode in modes]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
-        for mutant, verdict, detail in pool.map(lambda m: run_mutant(m, Path(tmp)), everything):
-            report(f"{verdict:>8}  {mutant.kata.id}/{mutant.name}  {detail.splitlines()[0] if verdict == 'caught' and detail else ''}")
+        for (mutant, verdict, detail), (_, mode) in zip(pool.map(lambda each: run_mutant(each[0], Path(tmp), each[1]), everything),
+                                                        everything):
+            report(f"{verdict:>8}  {mutant.kata.id}/{mutant.name} ({mode})  {detail if verdict == 'caught' else ''}")
             if verdict != "caught":
-                problems.append(f"mutant {mutant.kata.id}/{mutant.name} ({mutant.mistake}) {verdict}" +
+                problems.append(f"mutant {mutant.kata.id}/{mutant.name} ({mutant.mistake}) {verdict} ({mode})" +
                                 (f":\n{detail}" if detail else ""))
-    report(f"{len(everything)} mutants over {len(katas)} katas, {len(problems)} problem(s)")
+    report(f"{len(everything)} mutant runs ({len(everything) // max(1, len(modes))} mutants, {' and '.join(modes)}) over "
+           f"{len(katas)} katas, {len(problems)} problem(s)")
     return problems

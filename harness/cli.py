@@ -234,10 +234,19 @@ def stub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_modes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=["in-process", "isolated", "both"], default="both",
+                        help="run the learner's code in the test process, in a worker process of its own, or both (default)")
+
+
+def _modes(args: argparse.Namespace) -> tuple:
+    return ("in-process", "isolated") if args.mode == "both" else (args.mode,)
+
+
 def check_stubs(args: argparse.Namespace) -> int:
     from harness.checks import check_stubs as run
 
-    problems = run()
+    problems = run(_modes(args))
     for problem in problems:
         console.print(f"[red]problem[/] {problem}")
     console.print(f"stubs: {len(manifest.katas())} katas checked, {len(problems)} problem(s)")
@@ -247,12 +256,13 @@ def check_stubs(args: argparse.Namespace) -> int:
 def _configure_check_mutants(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("katas", nargs="*", metavar="KATA")
     parser.add_argument("--jobs", type=int, default=2)
+    _configure_modes(parser)
 
 
 def check_mutants(args: argparse.Namespace) -> int:
     from harness.checks import check_mutants as run
 
-    problems = run(args.katas or None, jobs=args.jobs, report=lambda line: console.print(line, markup=False))
+    problems = run(args.katas or None, jobs=args.jobs, report=lambda line: console.print(line, markup=False), modes=_modes(args))
     for problem in problems:
         console.print(f"[red]problem[/] {problem}")
     return 1 if problems else 0
@@ -288,7 +298,7 @@ COMMANDS = [
     Command("grade", "grade every kata and write reports (CI)", _configure_grade, grade_command),
     Command("hashes", "the grading files' sha256 (instructors: --write after changing them)", _configure_hashes, hashes),
     Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),
-    Command("check-stubs", "stubs untouched and failing every suite (CI)", _nothing, check_stubs),
+    Command("check-stubs", "stubs untouched and failing every suite (CI)", _configure_modes, check_stubs),
     Command("check-mutants", "every mutant fails its suite (CI)", _configure_check_mutants, check_mutants),
     Command("train", "train a small GPT-2 on text (one process, or many under torchrun)", _configure_from("harness.train"),
             _lazy("harness.train", "run")),

@@ -86,9 +86,12 @@ def _stage(learner: Path, tmp: Path) -> Path:
     for name in integrity.recorded_hashes():
         (staged / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(manifest.ROOT / name, staged / name)
+    root = learner.resolve()
     for name in integrity.learner_files():
         source = learner / name
-        if source.is_file() and not source.is_symlink():  # a missing file fails its kata: "does not exist"
+        # A plain file of the learner's own: no symlink in any component (a kata folder linked to
+        # reference/ is not a solution). A missing file fails its kata: "does not exist".
+        if source.is_file() and source.resolve() == root / name:
             (staged / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staged / name)
     return staged

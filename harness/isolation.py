@@ -22,13 +22,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from harness import loader, manifest
+from harness import loader, manifest, processes
 from harness.manifest import Kata
 
-PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+PR_SET_DUMPABLE = 4
 OUTPUT_TAIL = 4000  # characters of the worker's output kept for a failure message
 
 
@@ -57,6 +56,13 @@ def enable(settings: "Settings | None" = None) -> None:
     _settings = settings or Settings()
     _harden_checker()
     atexit.register(stop_all)
+
+
+def disable() -> None:
+    """Back to running the code under test in this process (stops every worker)."""
+    global _settings
+    stop_all()
+    _settings = None
 
 
 def active() -> bool:
@@ -96,11 +102,12 @@ def on_protections(listener) -> None:
 def _harden_checker() -> None:
     """Linux: the worker may not read this process's memory, environment or open files through /proc
     (it is not dumpable), and every orphan the worker leaves becomes our child, to be killed."""
+    processes.become_subreaper()
+    if not sys.platform.startswith("linux"):
+        return
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError, TypeError):
         pass
 
 
@@ -133,11 +140,11 @@ class Worker:
                     "hide": [str(manifest.ROOT / name) for name in ("reference", "katas", "tests")] + self.settings.hide}
         from harness.worker import BOOT
 
-        self._children_before = set(_children(os.getpid()))  # ours before the worker: not to be killed with it
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-c", BOOT, code, str(theirs.fileno()), json.dumps(settings)],
             pass_fds=[theirs.fileno()], cwd=scratch, env=_worker_environment(), stdin=subprocess.DEVNULL,
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        processes.started(self.process)
         theirs.close()
         self.peer = wire.Peer(ours, 0)
         self.peer.shareable = shareable_classes(self.kata, loader.load_reference)
@@ -197,7 +204,7 @@ class Worker:
             except OSError:
                 pass
         if self.process is not None:
-            kill_tree(self.process, spare=self._children_before)
+            processes.kill_tree(self.process)
         if self.peer is not None:
             self.peer.alive = False
             self.peer.sock.close()
@@ -276,64 +283,3 @@ def _worker_environment() -> dict:
     """An allowlist: nothing of the checker's (no tokens, no GITHUB_*, no paths of the grader)."""
     keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
     return {key: os.environ[key] for key in keep if key in os.environ}
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux: read from /proc)."""
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(name))
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
-    found, waiting = [], [pid]
-    while waiting:
-        for child in _children(waiting.pop()):
-            found.append(child)
-            waiting.append(child)
-    return found
-
-
-def kill_tree(process: subprocess.Popen, spare=()) -> None:
-    """Kill `process`, all it started, and every orphan handed to us meanwhile (we are a child
-    subreaper: a detached process, once its parent is gone, becomes ours), but the `spare` ones."""
-    kill = getattr(signal, "SIGKILL", signal.SIGTERM)
-    spare = set(spare)
-    for _ in range(5):
-        victims = {process.pid, *_descendants(process.pid)}
-        victims |= {pid for pid in _children(os.getpid()) if pid not in spare}
-        victims |= {each for pid in list(victims) for each in _descendants(pid)}
-        for pid in victims:
-            try:
-                os.kill(pid, kill)
-            except (ProcessLookupError, PermissionError, OSError):
-                pass
-        try:
-            os.killpg(process.pid, kill)
-        except (ProcessLookupError, PermissionError, AttributeError, OSError):
-            pass
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in victims - {process.pid}:  # orphans handed to us: reap them
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except (ChildProcessError, OSError):
-                pass
-        if not [pid for pid in _children(os.getpid()) if pid not in spare]:
-            return
-        time.sleep(0.05)

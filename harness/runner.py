@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import manifest
+from harness import manifest, processes
 from harness.manifest import Kata
 from harness.results import KataResult, TestOutcome
 
@@ -71,7 +71,7 @@ def run_katas(
     pending = [path for path in by_file if (root / path).is_file()]
     deadline = time.monotonic() + limits.budget if limits.budget else None
     finished_before = total = 0
-    _become_subreaper()
+    processes.become_subreaper()
     while pending:
         run = _Run(pending, pytest_args, root, limits, isolate, hide, deadline)
         for event in run.events():
@@ -148,6 +148,7 @@ class _Run:
         with open(self.output_file, "w") as output:
             self.process = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
+        processes.started(self.process)
         # Learner code runs in this process unless isolated: cap it (where the system can).
         self.memory_capped = not isolate and _cap_memory(self.process.pid, limits.memory_gib)
 
@@ -190,11 +191,11 @@ class _Run:
                 elif self.deadline is not None and now > self.deadline:
                     self.out_of_budget = True
                 if self.stalled or self.out_of_kata_budget or self.out_of_budget:
-                    kill_everything(self.process)
+                    processes.kill_tree(self.process)
                     ended = True
                     continue
                 time.sleep(0.05)
-        kill_everything(self.process)  # whatever the tests left behind goes too
+        processes.kill_tree(self.process)  # whatever the tests left behind goes too
 
     def _note(self, event: dict) -> None:
         if event["event"] == "start":
@@ -239,24 +240,6 @@ def _cap_memory(pid: int, gib: "float | None") -> bool:
         return True
     except (ImportError, AttributeError, ValueError, OSError):  # not Linux (macOS has no prlimit), or the process is gone
         return False
-
-
-def _become_subreaper() -> None:
-    """Linux: every orphan of the processes we start becomes our child, so that we can stop it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
-
-
-def kill_everything(process: subprocess.Popen) -> None:
-    """Kill a process, its process group, and every process it started that is still around,
-    detached ones included (they were handed to us as orphans)."""
-    from harness.isolation import kill_tree
-
-    kill_tree(process)
 
 
 def _file_of(nodeid: str) -> str:

@@ -5,8 +5,6 @@ next. File events come from watchfiles; where none arrive (some network or conta
 systems) the files' modification times are compared every --interval seconds as well.
 """
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -50,8 +48,19 @@ def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0) 
 
 
 def run_tests(kata: Kata) -> bool:
-    command = [sys.executable, "-m", "pytest", kata.relative(kata.test_file), "-q", "-x", "--no-header", "-p", "no:cacheprovider"]
-    return subprocess.run(command, cwd=manifest.ROOT).returncode == 0
+    """Run the kata's suite (through the one runner, stopping at the first failure) and show that failure."""
+    from harness.cli import console
+    from harness.runner import run_katas
+
+    result = run_katas([kata], "-x")[kata.id]
+    if result.status == "done":
+        return True
+    failures = [test for test in result.tests if test.outcome == "failed"]
+    console.print(f"[red]{result.passed} passed, {len(failures)} failed[/] (stopped at the first failure)")
+    if failures:
+        console.print(f"[bold]{failures[0].name}[/]")
+        console.print(failures[0].output or failures[0].message, markup=False, highlight=False)
+    return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -226,8 +226,7 @@ class Peer:
         self.objects: dict[int, object] = {}  # handle -> our object that the other side holds a stand-in for
         self._handle_of: dict[int, int] = {}  # id(our object) -> handle
         self.proxies = weakref.WeakValueDictionary()  # handle -> our stand-in for the other side's object
-        self.shared: dict[int, _Shared] = {0: _global_rng_shared()}
-        self.shared[0].remember()
+        self.shared: dict[int, _Shared] = {0: _global_rng_shared()}  # sent with the first message, then when it changes
         self._shared_of: dict[int, int] = {}  # id(tensor or generator) -> shared id
         self._scoped: list[list[int]] = []  # shared ids made during each call in progress, released after it
         self._released: list[int] = []  # handles and shared ids whose stand-ins are gone

@@ -36,11 +36,13 @@ INSIDE_CODE, INSIDE_WORK = "/tmp/kata-code", "/tmp/kata-work"
 
 def main() -> None:
     code_dir, fd, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
     protections = ["a process of its own, talking to the checker over an inherited socket"]
     work = settings["scratch"]
-    if settings.get("contain") and os.geteuid() == 0:
+    linux = sys.platform.startswith("linux")
+    if linux:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
+    if linux and settings.get("contain") and os.geteuid() == 0:
         code_dir, work = _contain(libc, code_dir, fd, settings, protections)
     os.chdir(work)
     os.environ.clear()
