@@ -66,7 +66,8 @@ def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False) 
     for kata in katas:
         if not reference and is_untouched(kata):
             results[kata.id] = KataResult(kata)
-            results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED))
+            results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED,
+                                             kind="not_implemented"))
         else:
             to_run.append(kata)
     if to_run:
