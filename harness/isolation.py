@@ -38,7 +38,7 @@ class WorkerCrashed(RuntimeError):
 class Settings:
     """What every worker of this checker gets."""
 
-    def __init__(self, hide: "list[str] | None" = None, memory_gib: "float | None" = 12.0, cpu_seconds: "int | None" = None,
+    def __init__(self, hide: "list[str] | None" = None, memory_gib: "float | None" = 12.0, cpu_seconds: "int | None" = 600,
                  contain: bool = True, threads: int = 1):
         self.hide = hide or []
         self.memory_gib, self.cpu_seconds, self.contain, self.threads = memory_gib, cpu_seconds, contain, threads
@@ -99,6 +99,12 @@ def on_protections(listener) -> None:
     _on_protections.append(listener)
 
 
+def _checker_protections() -> list:
+    if sys.platform.startswith("linux"):
+        return ["the checker: not dumpable (its /proc entries are closed to the worker), adopts and kills every orphan"]
+    return []
+
+
 def _harden_checker() -> None:
     """Linux: the worker may not read this process's memory, environment or open files through /proc
     (it is not dumpable), and every orphan the worker leaves becomes our child, to be killed."""
@@ -157,7 +163,8 @@ class Worker:
                 self._load_error = error
         except wire.PeerClosed as error:
             raise self.crashed("while starting") from error
-        protections_seen[self.kata.id] = list(protections)
+        protections = list(protections) + _checker_protections()
+        protections_seen[self.kata.id] = protections
         for listener in _on_protections:
             listener(self.kata.id, list(protections))
 

@@ -61,7 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     loader.configure(reference=reference, swaps=swaps)
     if config.getoption("--isolate"):
         hide = [path for path in os.environ.get("KATA_HIDE", "").split(os.pathsep) if path]
-        isolation.enable(isolation.Settings(hide=hide, memory_gib=_memory_gib()))
+        cpu = os.environ.get("KATA_WORKER_CPU_SECONDS")
+        isolation.enable(isolation.Settings(hide=hide, memory_gib=_memory_gib(), cpu_seconds=int(float(cpu)) if cpu else 600))
     profile = config.getoption("--hypothesis-profile", None)
     if not profile:
         settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -143,6 +143,7 @@ class _Run:
         if isolate:
             env["KATA_HIDE"] = os.pathsep.join(str(path) for path in [*hide, self._tmp.name])
             env["KATA_WORKER_MEMORY_GIB"] = str(limits.memory_gib or "")
+            env["KATA_WORKER_CPU_SECONDS"] = str(limits.kata_budget or "")
         if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
             env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.output_file, "w") as output:

@@ -107,7 +107,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         protections.append(f"a user of its own (uid {WORKER_UID}), no privileges")
     else:
         _drop_capabilities(libc, root_processes)
-        protections.append("root without any capability (the Python installation is readable by root only)")
+        protections.append("root without any capability (the Python installation is readable by root only); "
+                           "a limit on its processes")
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     return INSIDE_CODE, INSIDE_WORK
 
@@ -182,6 +183,7 @@ def _drop_capabilities(libc, root_processes: int) -> None:
         raise OSError(ctypes.get_errno(), "capset failed")
     # Processes are counted per user: root's count is shared with the whole machine.
     resource.setrlimit(resource.RLIMIT_NPROC, (root_processes + 16, root_processes + 16))
+    return "processes"
 
 
 def _count_processes(uid: int) -> int:

@@ -23,7 +23,8 @@ def isolated(tmp_path):
     """`isolated(source)` is the kata's symbol, written as `source`, running in a worker."""
     before = (loader._under_test_root, dict(loader._swaps))
 
-    def make(source: str, kata_id: str = KATA):
+    def make(source: str, kata_id: str = KATA, contain: bool = True):
+        isolation._settings.contain = contain  # False: as without root (no namespaces), whoever runs the tests
         kata = manifest.get(kata_id)
         path = tmp_path / f"{kata.name}.py"
         path.write_text(textwrap.dedent(source))
@@ -153,7 +154,8 @@ def test_a_reference_model_is_rebuilt_in_the_worker_and_its_hooks_called_back(is
     assert torch.allclose(logits, model(tokens)) and seen == [3, 3]
 
 
-def test_the_worker_may_not_write_spawn_connect_or_read_solutions(isolated, tmp_path):
+@pytest.mark.parametrize("contain", [True, False], ids=["contained", "as-without-root"])
+def test_the_worker_may_not_write_spawn_connect_or_read_solutions(contain, isolated, tmp_path):
     attempt = isolated("""
     import os, socket, subprocess
     def gelu_new(what, where):
@@ -166,7 +168,7 @@ def test_the_worker_may_not_write_spawn_connect_or_read_solutions(isolated, tmp_
         elif what == "read":
             return open(where).read()
         return "done"
-    """)
+    """, contain=contain)
     solution = manifest.get("attention.causal_mask").reference_file
     for what, where in [("write", str(tmp_path / "canary")), ("spawn", ""), ("connect", ""), ("read", str(solution))]:
         with pytest.raises(PermissionError, match="not allowed while a kata is graded"):
