@@ -9,7 +9,7 @@ reference solutions of the katas it depends on, and nothing else. Before any of 
 code is imported, the worker shuts itself in, as far as the system allows:
 
 - as root: new PID, mount, network, IPC and UTS namespaces (so every process it starts dies with
-  it, and it has no network); every mount read-only but a private /tmp; the grading files, the
+  it, and it has no network); every mount read-only but its own scratch folder (a fresh tmpfs); the grading files, the
   reports, the learner's checkout and the upstream solutions hidden under empty folders; then a
   separate user, or root without any capability where the Python installation is only root's;
 - always: resource limits (address space, CPU time, processes, file size, open files), and
@@ -31,7 +31,6 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 1, 38, 24, 4
 WORKER_UID = 64_123  # a user of its own, with no files anywhere: it can write nothing of the grader's
-INSIDE_CODE, INSIDE_WORK = "/tmp/kata-code", "/tmp/kata-work"
 
 
 def main() -> None:
@@ -61,8 +60,8 @@ def main() -> None:
 
 
 def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) -> tuple[str, str]:
-    """New namespaces, a read-only world, hidden grading files, no privileges. Returns the code
-    and scratch folders as seen from inside."""
+    """New namespaces, a read-only world but the scratch folder, hidden grading files, no
+    privileges. Returns the code and scratch folders."""
     root_processes = _count_processes(0)
     if libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET) != 0:
         protections.append(f"no namespaces (unshare: {os.strerror(ctypes.get_errno())})")
@@ -75,22 +74,16 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    code_fd = os.open(code_dir, os.O_PATH)
-    _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={settings.get('scratch_mib', 512)}m")
-    os.mkdir(INSIDE_CODE)
-    os.mkdir(INSIDE_WORK, 0o777)
-    _mount(libc, f"/proc/self/fd/{code_fd}", INSIDE_CODE, None, MS_BIND | MS_REC)
-    os.close(code_fd)
+    scratch = settings["scratch"]
+    _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0777,size={settings.get('scratch_mib', 512)}m")
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:]) if path]
-    hidden = _folders_to_hide([path for path in settings.get("hide", []) if not path.startswith("/tmp/")], needed)
+    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:], code_dir, scratch) if path]
+    hidden = _folders_to_hide(settings.get("hide", []), needed)
     for path in hidden:
         _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
     read_only = 0
     for mount_point in _mount_points():
-        if mount_point in ("/tmp", INSIDE_WORK, "/dev/shm", "/dev/pts") or mount_point.startswith(("/proc", "/sys")):
-            continue
-        if mount_point in hidden:
+        if mount_point in (scratch, "/dev/shm", "/dev/pts") or mount_point.startswith(("/proc", "/sys")) or mount_point in hidden:
             continue
         try:
             _mount(libc, None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
@@ -98,10 +91,10 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         except OSError:
             pass
     protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
-                    f"read-only filesystem ({read_only} mounts) but a private /tmp",
+                    f"read-only filesystem ({read_only} mounts) but a private scratch folder",
                     f"{len(hidden)} folders hidden (grading files, solutions, reports)"]
     os.setgroups([])
-    if _reachable_by_others([sys.base_prefix, sys.prefix, *sys.path[1:], INSIDE_CODE]):
+    if _reachable_by_others([sys.base_prefix, sys.prefix, *sys.path[1:], code_dir]):
         os.setgid(WORKER_UID)
         os.setuid(WORKER_UID)
         protections.append(f"a user of its own (uid {WORKER_UID}), no privileges")
@@ -110,7 +103,7 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         protections.append("root without any capability (the Python installation is readable by root only); "
                            "a limit on its processes")
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    return INSIDE_CODE, INSIDE_WORK
+    return code_dir, scratch
 
 
 def _folders_to_hide(paths: list, needed: list) -> list:
