@@ -35,7 +35,7 @@ lint: setup
 # Every suite on the reference, then the kata suites again with the code under test in a worker
 # process of its own, as `kata grade` runs it: the two ways must agree.
 test: setup
-	$(BIN)/python -m pytest --reference
+	$(BIN)/python -m pytest --reference katas tests
 	$(BIN)/python -m pytest --reference --isolate katas
 
 check-stubs: setup
@@ -48,4 +48,4 @@ check-mutants: setup
 check: lint test check-stubs check-mutants
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis .kata-cache *.egg-info

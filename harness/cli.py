@@ -50,32 +50,40 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON, for scripts")
     parser.add_argument("--reference", action="store_true", help="check the reference solutions instead of katas/")
     parser.add_argument("--kata", action="append", metavar="KATA", help="only this kata (repeatable)")
+    parser.add_argument("--fresh", action="store_true", help="run every started kata's tests, even those whose files did not change")
 
 
 def _katas(args: argparse.Namespace) -> list[Kata]:
-    return [manifest.get(kata_id) for kata_id in args.kata] if getattr(args, "kata", None) else list(manifest.katas())
+    return [manifest.find(kata_id) for kata_id in args.kata] if getattr(args, "kata", None) else list(manifest.katas())
 
 
-def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False) -> dict:
-    """Run the suites of `katas` (an untouched stub's suite is not run: it cannot pass)."""
+def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, fresh: bool = False) -> dict:
+    """Run the suites of `katas` (an untouched stub's suite is not run: it cannot pass). A kata
+    whose file and grading files are unchanged since its last run keeps its verdict (harness.verdicts)."""
+    from harness import verdicts
     from harness.results import KataResult, TestOutcome
     from harness.runner import run_katas
 
     results = {}
     to_run = []
+    sources = {kata.id: kata.source("reference" if reference else "katas") for kata in katas}
     for kata in katas:
         if not reference and is_untouched(kata):
             results[kata.id] = KataResult(kata)
             results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED,
                                              kind="not_implemented"))
+        elif not fresh and (cached := verdicts.load(kata, sources[kata.id])) is not None:
+            results[kata.id] = cached
         else:
             to_run.append(kata)
     if to_run:
         extra = ["--reference"] if reference else []
         if quiet or not console.is_terminal:
-            results.update(run_katas(to_run, *extra))
+            ran = run_katas(to_run, *extra)
         else:
-            results.update(_run_with_progress_bar(to_run, extra))
+            ran = _run_with_progress_bar(to_run, extra)
+        verdicts.store(ran, sources)
+        results.update(ran)
     return {kata.id: results[kata.id] for kata in katas}
 
 
@@ -136,7 +144,7 @@ def print_next(results: dict) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    results = collect(_katas(args), reference=args.reference, quiet=args.json)
+    results = collect(_katas(args), reference=args.reference, quiet=args.json, fresh=args.fresh)
     if args.json:
         print(json.dumps(status_json(results), indent=1))
         return 0
@@ -156,12 +164,24 @@ def next_command(args: argparse.Namespace) -> int:
 
 
 def _configure_hint(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kata", choices=[kata.id for kata in manifest.katas()], metavar="KATA")
+    parser.add_argument("kata", nargs="?", metavar="KATA",
+                        help="its id, number, name or file (attention.causal_mask, 5, causal_mask, katas/attention/causal_mask.py); "
+                        "default: the next kata to do")
     parser.add_argument("--level", type=int, default=1, help="how many hints to show (1 = the gentlest)")
 
 
 def hint(args: argparse.Namespace) -> int:
-    kata = manifest.get(args.kata)
+    if args.kata is None:
+        kata = next_kata(collect(list(manifest.katas()), quiet=True))
+        if kata is None:
+            console.print("Every kata is done: no hint needed.")
+            return 0
+    else:
+        try:
+            kata = manifest.find(args.kata)
+        except KeyError as error:
+            console.print(f"[red]{error.args[0]}[/]")
+            return 2
     level = max(1, min(args.level, len(kata.hints)))
     console.print(f"[bold]{kata.title}[/] ({kata.relative(kata.file)})")
     for number, text in enumerate(kata.hints[:level], start=1):

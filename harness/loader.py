@@ -128,14 +128,14 @@ def load(path: Path, symbol: str):
     if (path, symbol) not in _loaded:
         module = _import_file(path)
         if not hasattr(module, symbol):
-            raise KataImportError(f"{_shown(path)} does not define `{symbol}` (the manifest says it should)")
+            raise KataImportError(f"{manifest.shown(path)} does not define `{symbol}` (the manifest says it should)")
         _loaded[path, symbol] = type_checked(getattr(module, symbol))
     return _loaded[path, symbol]
 
 
 def _import_file(path: Path):
     if not path.is_file():
-        raise KataImportError(f"{_shown(path)} does not exist")
+        raise KataImportError(f"{manifest.shown(path)} does not exist")
     # A name of its own per file, so the learner's, the reference and a mutant never collide;
     # inside the project it is the file's dotted path ("katas.attention.causal_mask").
     if path.is_relative_to(manifest.ROOT):
@@ -149,7 +149,7 @@ def _import_file(path: Path):
         spec.loader.exec_module(module)
     except Exception as error:  # a syntax error, a bad import, anything raised at import time
         del sys.modules[name]
-        raise KataImportError(f"{_shown(path)} could not be imported:\n{_explain(error, path)}") from error
+        raise KataImportError(f"{manifest.shown(path)} could not be imported:\n{_explain(error, path)}") from error
     return module
 
 
@@ -160,10 +160,6 @@ def _explain(error: BaseException, path: Path) -> str:
     where = f"  line {frames[-1].lineno}: {frames[-1].line}\n" if frames else ""
     return f"{where}{type(error).__name__}: {error}"
 
-
-def _shown(path: Path) -> str:
-    path = Path(path).resolve()
-    return path.relative_to(manifest.ROOT).as_posix() if path.is_relative_to(manifest.ROOT) else str(path)
 
 
 def type_checked(obj):

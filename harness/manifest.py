@@ -117,6 +117,21 @@ def get(kata_id: str) -> Kata:
     raise KeyError(f"no kata {kata_id!r} in manifest.toml; known katas: {known}")
 
 
+def find(text: str) -> Kata:
+    """A kata by its id (attention.causal_mask), its number in learning order (5), its name
+    (causal_mask), its symbol (apply_causal_mask), or its file or test file's path."""
+    text = text.strip()
+    everything = katas()
+    if text.isdigit() and 1 <= int(text) <= len(everything):
+        return everything[int(text) - 1]
+    stem = Path(text).stem.removeprefix("test_") if text.endswith(".py") else text
+    for kata in everything:
+        if text in (kata.id, kata.symbol) or stem in (kata.name, kata.id):
+            return kata
+    known = ", ".join(f"{number} {kata.id}" for number, kata in enumerate(everything, start=1))
+    raise KeyError(f"no kata {text!r}: give its id, number, name or file. The katas: {known}")
+
+
 def by_symbol(symbol: str) -> Kata:
     for kata in katas():
         if kata.symbol == symbol:

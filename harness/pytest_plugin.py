@@ -59,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--swap takes KATA=FILE, got {swap!r}")
         swaps[kata_id] = path
     loader.configure(reference=reference, swaps=swaps)
+    config.args[:] = [_suite_of(arg, config) for arg in config.args]
     if config.getoption("--isolate"):
         hide = [path for path in os.environ.get("KATA_HIDE", "").split(os.pathsep) if path]
         cpu = os.environ.get("KATA_WORKER_CPU_SECONDS")
@@ -66,6 +67,15 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = config.getoption("--hypothesis-profile", None)
     if not profile:
         settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def _suite_of(arg: str, config: pytest.Config) -> str:
+    """`pytest katas/attention/causal_mask.py` (the kata, not its tests) runs the kata's tests."""
+    path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+    for kata in manifest.katas():
+        if path in (kata.file, kata.reference_file) and kata.test_file.is_file():
+            return str(kata.test_file)
+    return arg
 
 
 def _memory_gib() -> "float | None":
@@ -155,7 +165,7 @@ def _explain(item: pytest.Item, error: BaseException) -> "str | None":
 
 
 def hint_command(kata: manifest.Kata) -> str:
-    return f"python -m harness hint {kata.id}"
+    return f"kata hint {kata.id}"
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ def reference(kata_id: str):
 
 
 def stuck(kata_id: str) -> str:
-    return f"Stuck? python -m harness hint {kata_id}"
+    return f"Stuck? kata hint {kata_id}"
 
 
 # ---------------------------------------------------------------- teaching asserts

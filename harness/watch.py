@@ -21,9 +21,12 @@ def snapshot(folder: Path) -> dict[str, float]:
     return {str(path): path.stat().st_mtime_ns for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
 
 
-def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0) -> None:
-    """Return once a .py file under `folder` is saved (created, changed or deleted)."""
-    before = snapshot(folder)
+def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0, since: "dict | None" = None) -> None:
+    """Return once a .py file under `folder` is saved (created, changed or deleted) after the
+    snapshot `since` (taken before the last run, so that a save made during it is not lost)."""
+    before = snapshot(folder) if since is None else since
+    if snapshot(folder) != before:
+        return
     events = None
     if not poll:
         try:
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         kata = next_kata(collect(list(manifest.katas()), quiet=True))
     try:
         while kata is not None:
+            before_run = snapshot(manifest.ROOT / "katas")  # a save during the run triggers the next one
+            if console.is_terminal:
+                console.clear()
             console.rule(f"{kata.title} ({kata.relative(kata.file)})")
             if run_tests(kata):
                 console.print(f"[green]{kata.title}: done.[/]")
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 kata = later[0] if later else None
                 continue
             console.print(f"Watching katas/ (save to rerun; hint: kata hint {kata.id}; Ctrl-C to stop)")
-            wait_for_change(manifest.ROOT / "katas", poll=args.poll, interval=args.interval)
+            wait_for_change(manifest.ROOT / "katas", poll=args.poll, interval=args.interval, since=before_run)
     except KeyboardInterrupt:
         return 0
     console.print("Every kata is done: you have built GPT-2. Try: kata demo")

@@ -105,4 +105,4 @@ def test_a_shape_error_names_the_learners_line_and_the_hint(isolate, tmp_path):
     result = results["attention.attend_to_values"]
     assert result.status == "failing" and {test.kind for test in result.tests if test.outcome == "failed"} == {"type_check"}
     assert "does not match a signature's annotations" in text
-    assert "Stuck? python -m harness hint attention.attend_to_values" in text
+    assert "Stuck? kata hint attention.attend_to_values" in text
