@@ -137,3 +137,70 @@ def test_demo_generates_with_a_checkpoint_and_says_what_it_used(tmp_path, capsys
     assert "without the cache (generate):" in out and "tokens/s" in out
     cached = any(each.symbol == "generate_with_cache" for each in manifest.katas())
     assert ("with the KV cache" in out) if cached else ("not in manifest.toml yet" in out)
+
+
+@pytest.mark.parametrize("name", ["attention.causal_mask", "5", "causal_mask", "apply_causal_mask",
+                                  "katas/attention/causal_mask.py", "katas/attention/test_causal_mask.py"])
+def test_a_kata_is_found_by_id_number_name_symbol_or_file(name):
+    assert manifest.find(name).id == "attention.causal_mask"
+
+
+def test_an_unknown_kata_is_a_clear_error_listing_them():
+    with pytest.raises(KeyError, match="give its id, number, name or file.*5 attention.causal_mask"):
+        manifest.find("causal")
+
+
+@needs_stubs
+def test_hint_takes_any_name_and_defaults_to_the_next_kata():
+    by_number = kata("hint", "5")
+    assert by_number.returncode == 0 and manifest.get("attention.causal_mask").hints[0] in by_number.stdout
+    default = kata("hint")
+    assert default.returncode == 0 and FIRST.hints[0] in default.stdout, default.stdout
+    assert kata("hint", "no_such_kata").returncode == 2
+
+
+def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
+    from harness import runner, verdicts
+    from harness.results import KataResult, TestOutcome
+
+    kata_ = manifest.get("mlp.gelu_new")
+    source = tmp_path / "gelu_new.py"
+    source.write_text("# a learner's work\n")
+    monkeypatch.setattr(verdicts, "CACHE", tmp_path / "cache" / "verdicts.json")
+    monkeypatch.setattr(manifest.Kata, "source", lambda self, root: source)
+    monkeypatch.setattr(cli, "is_untouched", lambda each: False)
+    runs = []
+
+    def fake_run(katas, *args, **kwargs):
+        runs.append([each.id for each in katas])
+        result = KataResult(kata_)
+        result.add(TestOutcome("n", "test_one", "passed"))
+        return {kata_.id: result}
+
+    monkeypatch.setattr(runner, "run_katas", fake_run)
+    assert cli.collect([kata_], quiet=True)[kata_.id].status == "done"
+    assert cli.collect([kata_], quiet=True)[kata_.id].status == "done" and len(runs) == 1, "unchanged: the cached verdict"
+    source.write_text("# changed\n")
+    cli.collect([kata_], quiet=True)
+    assert len(runs) == 2, "a changed kata file runs again"
+    cli.collect([kata_], quiet=True, fresh=True)
+    assert len(runs) == 3, "--fresh ignores the cache"
+
+
+def test_pytest_on_a_kata_file_runs_its_suite():
+    done = subprocess.run([sys.executable, "-m", "pytest", "katas/mlp/gelu_new.py", "--reference", "-q", "-p", "no:cacheprovider"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})
+    assert done.returncode == 0 and re.search(r"\d+ passed", done.stdout), done.stdout[-1000:]
+
+
+def test_a_save_made_while_the_tests_ran_is_not_lost(tmp_path):
+    from harness.watch import snapshot
+
+    kata_file = tmp_path / "kata.py"
+    kata_file.write_text("x = 1\n")
+    before_run = snapshot(tmp_path)
+    time.sleep(0.01)
+    kata_file.write_text("x = 2\n")  # saved during the run
+    started = time.monotonic()
+    wait_for_change(tmp_path, poll=True, interval=5, since=before_run)
+    assert time.monotonic() - started < 1, "the save during the run starts the next run at once"
