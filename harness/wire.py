@@ -46,7 +46,7 @@ from torch import nn
 from harness.config import Config
 
 _HEADER = struct.Struct("!QQ")  # JSON bytes, tensor bytes
-MAX_MESSAGE = 8 * 2**30  # a GPT-2 small model with its gradients fits; anything larger is an attack
+MAX_MESSAGE = 2 * 2**30  # GPT-2 small with its gradients fits (1 GB); anything larger is refused, not read
 MAX_GRAPHS = 32  # forward passes whose autograd graph is kept for a later backward()
 
 
@@ -312,6 +312,10 @@ class Peer:
             return self.exports[request["name"]]()
         if op == "backward":
             return self._backward(request)
+        if op in ("getattr", "setattr") and self.side == 0 and str(request["name"]).startswith("_"):
+            # The learner's code may use what a test handed it, not walk the checker's objects
+            # (obj.__globals__, __class__, __dict__, a bound method's __self__...).
+            raise AttributeError(f"{request['name']!r}: private attributes of the checker's objects are out of reach")
         if op == "getattr":
             return getattr(target, request["name"])
         if op == "setattr":
@@ -508,7 +512,6 @@ def _replace_tensors(value, swap: dict):
 # ---------------------------------------------------------------- encoding
 
 
-_BY_VALUE_CONTAINERS = (list, tuple, dict)
 _DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
     torch.uint8, torch.bool)}

@@ -210,3 +210,13 @@ def test_as_root_the_worker_is_walled_in_by_the_system(isolated):
     isolated(ECHO)(1)
     protections = " ".join(isolation.protections_seen[KATA])
     assert "PID namespace" in protections and "no network" in protections and "read-only filesystem" in protections
+
+
+def test_the_checkers_objects_cannot_be_walked_from_the_worker(isolated):
+    walk = isolated("""
+    def gelu_new(callback):
+        # Past the stand-in, straight to the wire: the checker itself refuses.
+        return callback._peer.request("getattr", target=callback, name="__globals__")
+    """)
+    with pytest.raises(AttributeError, match="out of reach"):
+        walk(lambda x: x)
