@@ -117,7 +117,7 @@ def status_json(results: dict) -> dict:
         "katas": [
             {"id": result.kata.id, "title": result.kata.title, "file": result.kata.relative(result.kata.file),
              "status": result.status, "passed": result.passed, "failed": result.failed, "skipped": result.skipped,
-             "points": result.kata.points, "first_failure": result.first_failure}
+             "points": result.kata.points, "first_failure": result.first_failure, "limits": result.protections}
             for result in results.values()
         ],
         "next": None if upcoming is None else {

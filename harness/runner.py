@@ -110,6 +110,8 @@ def run_katas(
     for kata in katas:
         if isolate and not results[kata.id].protections:
             results[kata.id].protections = ["a worker process of its own (it did not report its protections)"]
+        elif not isolate:
+            results[kata.id].protections = run.limits_in_force()
     return results
 
 
@@ -208,6 +210,13 @@ class _Run:
             self.current = None
         elif event["event"] == "finished":
             self.completed = True
+
+    def limits_in_force(self) -> list:
+        """What held the learner's code in, when it ran in the test process itself (not isolated)."""
+        memory = (f"address space capped at {self.limits.memory_gib:g} GiB" if self.memory_capped
+                  else "no cap on memory (this system cannot set one on a running process)")
+        budget = f"; {self.limits.kata_budget:g} s per kata" if self.limits.kata_budget else ""
+        return [f"the test process itself: {self.limits.test_timeout:g} s per test{budget}; {memory}"]
 
     def why(self) -> str:
         if self.out_of_budget:
