@@ -106,7 +106,13 @@ def check_tensor(
 
 
 def _worst_entry(actual: Tensor, expected: Tensor) -> str:
-    difference = (actual.detach().double() - expected.detach().double()).abs().nan_to_num(nan=math.inf)
+    """The entry that differs most. Equal values (infinities of the same sign included) differ by 0;
+    a NaN on one side only, or infinities that differ, is the worst of all."""
+    actual, expected = actual.detach().double(), expected.detach().double()
+    difference = (actual - expected).abs()
+    same = (actual == expected) | (actual.isnan() & expected.isnan())
+    difference = difference.nan_to_num(nan=math.inf, posinf=torch.finfo(torch.float64).max)  # NaN > inf vs finite
+    difference = torch.where(same, torch.zeros_like(difference), difference)
     index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
     return f"At index {index}: expected {expected[index].item():.6g}, got {actual[index].item():.6g}."
 
