@@ -58,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not sep:
             raise pytest.UsageError(f"--swap takes KATA=FILE, got {swap!r}")
         swaps[kata_id] = path
+    if config.getoption("--device") == "cuda" and not torch.cuda.is_available():
+        why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
+        raise pytest.UsageError(f"--device cuda: {why}. Run without --device (the CPU) instead.")
     loader.configure(reference=reference, swaps=swaps)
     if config.getoption("--isolate"):
         hide = [path for path in os.environ.get("KATA_HIDE", "").split(os.pathsep) if path]
@@ -159,7 +162,4 @@ def hint_command(kata: manifest.Kata) -> str:
 
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> torch.device:
-    name = request.config.getoption("--device")
-    if name == "cuda" and not torch.cuda.is_available():
-        pytest.skip("--device cuda: no CUDA GPU on this machine")
-    return torch.device(name)
+    return torch.device(request.config.getoption("--device"))  # --device cuda without CUDA stops in pytest_configure
