@@ -70,6 +70,24 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+# A plain `pytest katas/...` ends the run when one kata test runs longer than this (pytest-timeout's
+# "thread" method: it prints where every thread was and exits), so an infinite loop never hangs it.
+# The "signal" method would fail only the test, but a Hypothesis test catches that failure and
+# shrinks, running the loop again with no timer left. The slowest reference test (GPT-2 small's
+# full size) takes about 11 s alone, 25 s on two busy cores. Another limit: KATA_TEST_TIMEOUT=N,
+# or pytest's --timeout N (what the runner passes, with the signal method and budgets behind it).
+DEFAULT_KATA_TIMEOUT = 120.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if config.getoption("timeout", None) is not None or config.getini("timeout") or os.environ.get("PYTEST_TIMEOUT"):
+        return
+    limit = float(os.environ.get("KATA_TEST_TIMEOUT") or DEFAULT_KATA_TIMEOUT)
+    for item in items:
+        if manifest.for_test_file(item.path) is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(limit, method="thread"))
+
+
 def _memory_gib() -> "float | None":
     value = os.environ.get("KATA_WORKER_MEMORY_GIB")
     return float(value) if value else isolation.Settings().memory_gib
