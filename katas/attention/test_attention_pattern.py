@@ -1,14 +1,19 @@
 """Tests for katas/attention/attention_pattern.py (attention_pattern)."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.testing import (
+    OTHER_DTYPES,
     attention_sizes,
+    check_function_in_dtype,
+    check_function_on_meta,
     check_inputs_unchanged,
     check_shape,
     check_tensor,
     randn,
+    random_tokens,
     reference,
     seeds,
     under_test,
@@ -61,3 +66,17 @@ def test_stays_finite_for_large_scores_and_fully_masked_rows(device):
 
 def test_does_not_modify_its_input(device):
     check_inputs_unchanged(attention_pattern, randn(1, 2, 3, 3, seed=1, device=device), kata=KATA, what="attention_pattern")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(2, 2, 4, 4, seed=1, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(attention_pattern, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="attention pattern")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(attention_pattern, reference(KATA), *some_inputs("cpu"), kata=KATA, what="attention pattern")
+
