@@ -605,3 +605,17 @@ def check_new_tensor(out, inputs: Tensor, *, kata: str, what: str) -> None:
             out.untyped_storage().data_ptr() == inputs.untyped_storage().data_ptr():
         pytest.fail(f"{what} returned a view of its input (they share memory), not a new tensor: writing into one "
                     f"writes into the other. Return a new tensor (e.g. .clone()).\n{stuck(kata)}", pytrace=False)
+
+
+def diagnose(actual, known_mistakes: "list[tuple[Tensor, str]]", general: str, *, atol: float = 1e-4, rtol: float = 1e-4) -> str:
+    """The hint of the first known mistake whose output `actual` equals; otherwise `general`.
+
+    A pitfall test gives its pitfall's hint only when it has recognised that mistake: a layer norm
+    with the unbiased variance is not told to move eps inside the square root."""
+    if not isinstance(actual, Tensor):
+        return general
+    for wrong, hint in known_mistakes:
+        if isinstance(wrong, Tensor) and wrong.shape == actual.shape and wrong.dtype == actual.dtype and \
+                torch.allclose(actual.detach(), wrong, atol=atol, rtol=rtol, equal_nan=True):
+            return hint
+    return general

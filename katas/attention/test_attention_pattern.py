@@ -12,6 +12,7 @@ from harness.testing import (
     check_inputs_unchanged,
     check_shape,
     check_tensor,
+    diagnose,
     randn,
     random_tokens,
     reference,
@@ -60,8 +61,16 @@ def test_stays_finite_for_large_scores_and_fully_masked_rows(device):
     scores[0, 0] = 100.0 + scores[0, 0]  # exp(100) overflows float32
     scores[0, 1, 2] = torch.finfo(torch.float32).min  # a row with every key masked
     pattern = attention_pattern(scores)
-    check_tensor(pattern, torch.softmax(scores, dim=-1), kata=KATA, what="attention_pattern output", axes=AXES,
-                 hint="A hand-written softmax must subtract each row's maximum before exp, or exp overflows (inf/inf = NaN).")
+    overflow = "A hand-written softmax must subtract each row's maximum before exp, or exp overflows (inf/inf = NaN)."
+    if isinstance(pattern, torch.Tensor) and not pattern.isfinite().all():
+        hint = overflow
+    else:
+        hint = diagnose(pattern, [(torch.softmax(scores, dim=axis), f"That is a softmax over axis {axis} "
+                                   f"({AXES.split()[axis]}): each query's weights are spread over the keys, the last axis.")
+                                  for axis in (0, 1, 2)],
+                        "attention_pattern should be torch.softmax(scores, dim=-1), finite even for huge scores and "
+                        "for rows where every score is finfo.min.")
+    check_tensor(pattern, torch.softmax(scores, dim=-1), kata=KATA, what="attention_pattern output", axes=AXES, hint=hint)
 
 
 def test_does_not_modify_its_input(device):
