@@ -58,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not sep:
             raise pytest.UsageError(f"--swap takes KATA=FILE, got {swap!r}")
         swaps[kata_id] = path
+    if config.getoption("--device") == "cuda" and not torch.cuda.is_available():
+        why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
+        raise pytest.UsageError(f"--device cuda: {why}. Run without --device (the CPU) instead.")
     loader.configure(reference=reference, swaps=swaps)
     config.args[:] = [_suite_of(arg, config) for arg in config.args]
     if config.getoption("--isolate"):
@@ -76,6 +79,24 @@ def _suite_of(arg: str, config: pytest.Config) -> str:
         if path in (kata.file, kata.reference_file) and kata.test_file.is_file():
             return str(kata.test_file)
     return arg
+
+
+# A plain `pytest katas/...` ends the run when one kata test runs longer than this (pytest-timeout's
+# "thread" method: it prints where every thread was and exits), so an infinite loop never hangs it.
+# The "signal" method would fail only the test, but a Hypothesis test catches that failure and
+# shrinks, running the loop again with no timer left. The slowest reference test (GPT-2 small's
+# full size) takes about 11 s alone, 25 s on two busy cores. Another limit: KATA_TEST_TIMEOUT=N,
+# or pytest's --timeout N (what the runner passes, with the signal method and budgets behind it).
+DEFAULT_KATA_TIMEOUT = 120.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if config.getoption("timeout", None) is not None or config.getini("timeout") or os.environ.get("PYTEST_TIMEOUT"):
+        return
+    limit = float(os.environ.get("KATA_TEST_TIMEOUT") or DEFAULT_KATA_TIMEOUT)
+    for item in items:
+        if manifest.for_test_file(item.path) is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(limit, method="thread"))
 
 
 def _memory_gib() -> "float | None":
@@ -109,8 +130,11 @@ def pytest_runtest_call(item: pytest.Item):
     except BaseException as error:
         item.user_properties.append((FAILURE_KIND, failure_kind(error)))
         if not isinstance(error, (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed)):
-            raise
-        message = _explain(item, error)
+            message = _explain_crash(item, error)
+            if message is None:
+                raise
+        else:
+            message = _explain(item, error)
         if message is None:
             raise
     pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
@@ -164,13 +188,80 @@ def _explain(item: pytest.Item, error: BaseException) -> "str | None":
     )
 
 
+# What an exception raised in the learner's own code usually means, by a piece of its message.
+_CRASH_HINTS = [
+    (("does not require grad", "does not have a grad_fn", "modified by an inplace operation"),
+     "Something in your code cut the autograd graph or wrote in place into a tensor it needs: look for .detach(), "
+     ".data, .item(), torch.no_grad(), torch.tensor(a_tensor) or an in-place op (x += ..., masked_fill_) on that path."),
+    (("same device", "meta", "device type"),
+     "Tensors on different devices: create new tensors with device=x.device (or torch.zeros_like(x), x.new_zeros(...))."),
+    (("scalar type", "dtype", "Float but found", "Double but found", "BFloat16"),
+     "Tensors of different dtypes: create new tensors with dtype=x.dtype (or torch.zeros_like(x)), never a fixed float32."),
+    (("shape", "size of tensor", "cannot be multiplied", "must match the size", "einsum", "dimension", "out of range",
+      "out of bounds", "expand", "view size", "invalid for input of size"),
+     "A shape mismatch: print the shapes of the tensors on that line and compare them with the axis names in the "
+     "signature (which axis is which, and in what order)."),
+]
+
+
+def _explain_crash(item: pytest.Item, error: BaseException) -> "str | None":
+    """An exception raised inside the learner's own code, as a few lines: where in their file, the
+    exception, a hint that fits it; none of torch's, nn.Module's, Hypothesis' or the harness's frames.
+    None (the usual traceback) for assertion failures, with --tb=long, or when the learner's file
+    is not in the traceback."""
+    if isinstance(error, (AssertionError, pytest.fail.Exception, pytest.skip.Exception, KeyboardInterrupt, SystemExit)):
+        return None
+    if getattr(item.config.option, "tbstyle", "auto") in ("long", "native"):
+        return None
+    kata = manifest.for_test_file(item.path)
+    if kata is None:
+        return None
+    source = loader.source_under_test(kata)
+    file = kata.relative(source)
+    line = None
+    if isinstance(error, RemoteError):  # raised in the worker: it told us where
+        if error.learner_line:
+            line = tuple(error.learner_line[1:])
+    else:
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve() == source]
+        if frames:
+            line = (frames[-1].lineno, frames[-1].line)
+    autograd = any(key in str(error) for key in _CRASH_HINTS[0][0])
+    if line is None and not autograd:  # a backward through what the code returned fails in the test: still theirs
+        return None
+    name = getattr(error, "remote_type", None) if isinstance(error, RemoteError) else None
+    name = name or type(error).__name__
+    text = str(error).strip() or "(no message)"
+    if len(text) > 600:
+        text = text[:600] + " ..."
+    hint = next((advice for keys, advice in _CRASH_HINTS if any(key in text for key in keys)),
+                "The exception comes from your code, not from the tests: read the line above and what it was given.")
+    example = _falsifying_example(error)
+    return "\n".join(part for part in (
+        f"your code raised {name} in {file}, line {line[0]}:" if line else
+        f"the backward pass through what {file} returned raised {name}:",
+        f"    {line[1]}" if line and line[1] else "",
+        f"{name}: {text}",
+        example,
+        hint,
+        f"Stuck? {hint_command(kata)}   (the whole traceback: pytest --tb=long)",
+    ) if part)
+
+
+def _falsifying_example(error: BaseException) -> str:
+    """Hypothesis' note on the failing example, without the fixtures and long reprs."""
+    for note in getattr(error, "__notes__", ()):
+        if note.startswith(("Falsifying example", "Failing test case")):
+            lines = [each.strip().rstrip(",") for each in note.splitlines()[1:-1]]
+            kept = [each for each in lines if not each.startswith("device=")]
+            return "With " + ", ".join(kept) if kept else ""
+    return ""
+
+
 def hint_command(kata: manifest.Kata) -> str:
     return f"kata hint {kata.id}"
 
 
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> torch.device:
-    name = request.config.getoption("--device")
-    if name == "cuda" and not torch.cuda.is_available():
-        pytest.skip("--device cuda: no CUDA GPU on this machine")
-    return torch.device(name)
+    return torch.device(request.config.getoption("--device"))  # --device cuda without CUDA stops in pytest_configure

@@ -106,7 +106,13 @@ def check_tensor(
 
 
 def _worst_entry(actual: Tensor, expected: Tensor) -> str:
-    difference = (actual.detach().double() - expected.detach().double()).abs().nan_to_num(nan=math.inf)
+    """The entry that differs most. Equal values (infinities of the same sign included) differ by 0;
+    a NaN on one side only, or infinities that differ, is the worst of all."""
+    actual, expected = actual.detach().double(), expected.detach().double()
+    difference = (actual - expected).abs()
+    same = (actual == expected) | (actual.isnan() & expected.isnan())
+    difference = difference.nan_to_num(nan=math.inf, posinf=torch.finfo(torch.float64).max)  # NaN > inf vs finite
+    difference = torch.where(same, torch.zeros_like(difference), difference)
     index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
     return f"At index {index}: expected {expected[index].item():.6g}, got {actual[index].item():.6g}."
 
@@ -439,3 +445,177 @@ def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:
     """The reference GPT2 with seeded, non-zero random weights, in training mode."""
     model = reference("model.gpt2")(cfg)
     return randomize_parameters_(model, seed, cfg.d_model).to(device).train()
+
+
+# ---------------------------------------------------------------- gradients, dtypes and devices
+
+
+def check_gradients(module: nn.Module, expected: nn.Module, *inputs, kata: str, what: str, seed: int = 0,
+                    atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    """Backward through the module under test and the reference (same weights, same inputs): every
+    parameter that learns in the reference gets a gradient, non-zero, and equal to the reference's.
+
+    The loss is a seeded random weighting of the output (a plain .sum() gives a layer norm's
+    scale no gradient at all). Parameters whose reference gradient is zero (attention's b_K: a
+    constant added to every key does not change the softmax) are not checked.
+    """
+    __tracebackhide__ = True
+    advice = stuck(kata)
+    mine, theirs = dict(module.named_parameters()), dict(expected.named_parameters())
+    for param in (*mine.values(), *theirs.values()):
+        param.grad = None
+    with torch.enable_grad():
+        output = expected(*inputs)
+        weights = randn(*output.shape, seed=seed, device=output.device).to(output.dtype)
+        (output * weights).sum().backward()
+        actual = module(*inputs)
+        if not isinstance(actual, Tensor) or not actual.requires_grad:
+            pytest.fail(f"{what} does not require grad: nothing it returns can train. Keep the computation "
+                        f"differentiable: no .detach(), .data, .item() or torch.no_grad() in forward.\n{advice}", pytrace=False)
+        check_shape(actual, output.shape, output.dtype, kata=kata, what=what)
+        (actual * weights).sum().backward()
+    for name, param in theirs.items():
+        if param.grad is None or not param.grad.abs().max() > 1e-6:
+            continue
+        grad = mine[name].grad
+        if grad is None:
+            pytest.fail(f"No gradient reached {name}: {what} must stay differentiable with respect to it "
+                        f"(no .detach(), .data, torch.no_grad() or a copy made with torch.tensor).\n{advice}", pytrace=False)
+        if not grad.abs().max() > 0:
+            pytest.fail(f"The gradient of {name} is zero everywhere: {name} does not take part in {what}.\n{advice}",
+                        pytrace=False)
+        check_tensor(grad, param.grad, kata=kata, what=f"The gradient of {name}", atol=atol, rtol=rtol,
+                     hint=f"The forward uses {name} differently from the reference (or only part of it).")
+
+
+def tokens_with_extremes(batch: int, posn: int, d_vocab: int, *, seed: int, device="cpu") -> Tensor:
+    """Random token ids in which both 0 and the last id (d_vocab - 1) occur."""
+    tokens = random_tokens(batch, posn, d_vocab, seed=seed)
+    flat = tokens.view(-1)
+    flat[0] = 0
+    flat[-1] = d_vocab - 1
+    return tokens.to(device)
+
+
+OTHER_DTYPES = [torch.float64, torch.bfloat16]  # besides float32: where a hard-coded float32 shows
+
+# float64 against the reference in float64; bfloat16 (3 significant digits) loosely: its test is
+# mostly that the output stays bfloat16.
+TOLERANCES = {torch.float32: (1e-4, 1e-4), torch.float64: (1e-9, 1e-9), torch.bfloat16: (1e-1, 1e-1)}
+
+
+def dtype_hint(dtype: torch.dtype) -> str:
+    return (f"In {dtype}, every tensor you create (zeros, ones, full, arange, a mask value, a buffer) must take "
+            f"its dtype from the inputs (dtype=x.dtype, torch.zeros_like(x), torch.finfo(x.dtype)): "
+            f"never a hard-coded float32.")
+
+
+DEVICE_HINT = ("The inputs were on the `meta` device (shapes and dtypes only): a tensor you created without "
+               "device=... lands on the CPU and cannot be mixed with them. Create tensors with device=x.device "
+               "(or torch.zeros_like(x), x.new_zeros(...)).")
+
+
+def on_meta(run, *args, kata: str, what: str):
+    """Call `run` with arguments on the meta device; a kata that creates a CPU tensor fails with a hint."""
+    __tracebackhide__ = True
+    try:
+        return run(*args)
+    except (RuntimeError, NotImplementedError) as error:
+        if isinstance(error, NotImplementedError) and "meta" not in str(error):
+            raise
+        if "meta" not in str(error) and "device" not in str(error):
+            raise
+        pytest.fail(f"{what} failed on the meta device: {type(error).__name__}: {str(error).splitlines()[0]}\n"
+                    f"{DEVICE_HINT}\n{stuck(kata)}", pytrace=False)
+
+
+def check_module_in_dtype(kata: str, cfg: Config, inputs: Tensor, dtype: torch.dtype, *, what: str, axes: str = "",
+                          seed: int = 0, device="cpu") -> None:
+    """The module under test, converted with .to(dtype), returns `dtype` and the reference's values
+    (the reference converted the same way; float inputs are converted too, token ids are not)."""
+    __tracebackhide__ = True
+    module, expected = matching_modules(kata, cfg, seed=seed, device=device)
+    module, expected = module.to(dtype), expected.to(dtype)
+    if inputs.is_floating_point():
+        inputs = inputs.to(dtype)
+    atol, rtol = TOLERANCES[dtype]
+    with torch.no_grad():
+        check_tensor(module(inputs), expected(inputs), kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol,
+                     rtol=rtol, hint=dtype_hint(dtype))
+
+
+def check_module_on_meta(kata: str, cfg: Config, inputs: Tensor, *, what: str, axes: str = "") -> None:
+    """The module under test moved to the `meta` device (no GPU needed) runs there: its output is a
+    meta tensor of the right shape and dtype. A kata that creates a tensor on the CPU whatever its
+    inputs (torch.arange(n) with no device) fails here on every machine."""
+    __tracebackhide__ = True
+    if isolation.active():
+        pytest.skip("isolated: a module's move to another device type does not cross to the worker (module.to('meta') "
+                    "makes new Parameter objects, which the wire does not follow)")
+    module, expected = matching_modules(kata, cfg, seed=0, device="cpu")
+    module, expected = module.to("meta"), expected.to("meta")
+    inputs = inputs.to("meta")
+    with torch.no_grad():
+        out = on_meta(module, inputs, kata=kata, what=what)
+        want = expected(inputs)
+    check_shape(out, want.shape, want.dtype, kata=kata, what=f"{what} on the meta device", axes=axes, device=want.device,
+                hint=DEVICE_HINT)
+
+
+def check_function_on_meta(run, expected, *args, kata: str, what: str, **kwargs):
+    """`run(*args)` with every tensor argument on the `meta` device returns what the reference's
+    `expected(*args)` returns there: meta tensors of the same shapes and dtypes."""
+    __tracebackhide__ = True
+    args = tuple(arg.to("meta") if isinstance(arg, Tensor) else arg for arg in args)
+    out = on_meta(lambda *a: run(*a, **kwargs), *args, kata=kata, what=what)
+    want = expected(*args, **kwargs)
+    for number, (mine, theirs) in enumerate(zip(out, want) if isinstance(want, tuple) else [(out, want)]):
+        check_shape(mine, theirs.shape, theirs.dtype, kata=kata, what=f"{what} on the meta device", device=theirs.device,
+                    hint=DEVICE_HINT)
+    return out
+
+
+def _in_dtype(value, dtype: torch.dtype):
+    return value.to(dtype) if isinstance(value, Tensor) and value.is_floating_point() else value
+
+
+def check_function_in_dtype(run, expected, *args, dtype: torch.dtype, kata: str, what: str, axes: str = "", **kwargs) -> None:
+    """`run` and the reference `expected`, given the same arguments with every floating tensor in
+    `dtype`, return the same: floating outputs stay in `dtype` (a hard-coded float32 shows)."""
+    __tracebackhide__ = True
+    args = tuple(_in_dtype(arg, dtype) for arg in args)
+    kwargs = {key: _in_dtype(value, dtype) for key, value in kwargs.items()}
+    want = expected(*args, **kwargs)
+    out = run(*args, **kwargs)
+    atol, rtol = TOLERANCES[dtype]
+    pairs = zip(out, want) if isinstance(want, tuple) else [(out, want)]
+    for mine, theirs in pairs:
+        check_tensor(mine, theirs, kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol, rtol=rtol, hint=dtype_hint(dtype))
+
+
+def check_new_tensor(out, inputs: Tensor, *, kata: str, what: str) -> None:
+    """The docstring says "a new tensor": not the input itself, and no storage shared with it
+    (even when the operation is the identity, such as a temperature of exactly 1)."""
+    __tracebackhide__ = True
+    if out is inputs:
+        pytest.fail(f"{what} returned its input itself, not a new tensor: a caller that changes the result in place "
+                    f"would change its logits too. Return a new tensor even when nothing changes (e.g. logits.clone()).\n"
+                    f"{stuck(kata)}", pytrace=False)
+    if isinstance(out, Tensor) and out.device.type != "meta" and out.numel() and \
+            out.untyped_storage().data_ptr() == inputs.untyped_storage().data_ptr():
+        pytest.fail(f"{what} returned a view of its input (they share memory), not a new tensor: writing into one "
+                    f"writes into the other. Return a new tensor (e.g. .clone()).\n{stuck(kata)}", pytrace=False)
+
+
+def diagnose(actual, known_mistakes: "list[tuple[Tensor, str]]", general: str, *, atol: float = 1e-4, rtol: float = 1e-4) -> str:
+    """The hint of the first known mistake whose output `actual` equals; otherwise `general`.
+
+    A pitfall test gives its pitfall's hint only when it has recognised that mistake: a layer norm
+    with the unbiased variance is not told to move eps inside the square root."""
+    if not isinstance(actual, Tensor):
+        return general
+    for wrong, hint in known_mistakes:
+        if isinstance(wrong, Tensor) and wrong.shape == actual.shape and wrong.dtype == actual.dtype and \
+                torch.allclose(actual.detach(), wrong, atol=atol, rtol=rtol, equal_nan=True):
+            return hint
+    return general

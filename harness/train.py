@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -310,6 +311,10 @@ def run(args: argparse.Namespace) -> int:
         from harness import loader, manifest
 
         loader.use_learner_parts({kata.id for kata in manifest.katas()})
+    if args.device == "cuda" and not torch.cuda.is_available():
+        why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
+        print(f"kata train: --device cuda, but {why}; use --device cpu (or auto).", file=sys.stderr)
+        return 2
     rank, world, device = start_distributed(args.device)
     console = Console(highlight=False, quiet=rank != 0)
     started = time.time()

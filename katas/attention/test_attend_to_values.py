@@ -1,13 +1,18 @@
 """Tests for katas/attention/attend_to_values.py (attend_to_values)."""
+import pytest
 import torch
 from hypothesis import given
 
 from harness.testing import (
+    OTHER_DTYPES,
     attention_sizes,
+    check_function_in_dtype,
+    check_function_on_meta,
     check_inputs_unchanged,
     check_shape,
     check_tensor,
     randn,
+    random_tokens,
     reference,
     seeds,
     under_test,
@@ -53,3 +58,17 @@ def test_does_not_modify_its_inputs(device):
     pattern = torch.softmax(randn(1, 2, 3, 3, seed=1, device=device), dim=-1)
     v = randn(1, 3, 2, 4, seed=2, device=device)
     check_inputs_unchanged(attend_to_values, pattern, v, kata=KATA, what="attend_to_values")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(2, 2, 3, 5, seed=1, device=device).softmax(-1), randn(2, 5, 2, 4, seed=2, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(attend_to_values, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="z")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(attend_to_values, reference(KATA), *some_inputs("cpu"), kata=KATA, what="z")
+

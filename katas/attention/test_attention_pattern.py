@@ -1,14 +1,20 @@
 """Tests for katas/attention/attention_pattern.py (attention_pattern)."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.testing import (
+    OTHER_DTYPES,
     attention_sizes,
+    check_function_in_dtype,
+    check_function_on_meta,
     check_inputs_unchanged,
     check_shape,
     check_tensor,
+    diagnose,
     randn,
+    random_tokens,
     reference,
     seeds,
     under_test,
@@ -55,9 +61,31 @@ def test_stays_finite_for_large_scores_and_fully_masked_rows(device):
     scores[0, 0] = 100.0 + scores[0, 0]  # exp(100) overflows float32
     scores[0, 1, 2] = torch.finfo(torch.float32).min  # a row with every key masked
     pattern = attention_pattern(scores)
-    check_tensor(pattern, torch.softmax(scores, dim=-1), kata=KATA, what="attention_pattern output", axes=AXES,
-                 hint="A hand-written softmax must subtract each row's maximum before exp, or exp overflows (inf/inf = NaN).")
+    overflow = "A hand-written softmax must subtract each row's maximum before exp, or exp overflows (inf/inf = NaN)."
+    if isinstance(pattern, torch.Tensor) and not pattern.isfinite().all():
+        hint = overflow
+    else:
+        hint = diagnose(pattern, [(torch.softmax(scores, dim=axis), f"That is a softmax over axis {axis} "
+                                   f"({AXES.split()[axis]}): each query's weights are spread over the keys, the last axis.")
+                                  for axis in (0, 1, 2)],
+                        "attention_pattern should be torch.softmax(scores, dim=-1), finite even for huge scores and "
+                        "for rows where every score is finfo.min.")
+    check_tensor(pattern, torch.softmax(scores, dim=-1), kata=KATA, what="attention_pattern output", axes=AXES, hint=hint)
 
 
 def test_does_not_modify_its_input(device):
     check_inputs_unchanged(attention_pattern, randn(1, 2, 3, 3, seed=1, device=device), kata=KATA, what="attention_pattern")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(2, 2, 4, 4, seed=1, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(attention_pattern, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="attention pattern")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(attention_pattern, reference(KATA), *some_inputs("cpu"), kata=KATA, what="attention pattern")
+

@@ -6,11 +6,15 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
+    OTHER_DTYPES,
     attention_sizes,
+    check_function_in_dtype,
+    check_function_on_meta,
     check_inputs_unchanged,
     check_shape,
     check_tensor,
     randn,
+    random_tokens,
     reference,
     seeds,
     under_test,
@@ -54,3 +58,17 @@ def test_is_per_head_dot_product_over_sqrt_d_head(n_heads, d_head, device):
 def test_does_not_modify_its_inputs(device):
     q, k = randn(1, 3, 2, 4, seed=1, device=device), randn(1, 3, 2, 4, seed=2, device=device)
     check_inputs_unchanged(attention_scores, q, k, kata=KATA, what="attention_scores")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(2, 3, 2, 4, seed=1, device=device), randn(2, 5, 2, 4, seed=2, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(attention_scores, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="attention scores")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(attention_scores, reference(KATA), *some_inputs("cpu"), kata=KATA, what="attention scores")
+

@@ -4,11 +4,17 @@ import torch
 from hypothesis import given
 
 from harness.testing import (
+    OTHER_DTYPES,
     attention_sizes,
+    check_function_in_dtype,
+    check_function_on_meta,
     check_inputs_unchanged,
+    check_new_tensor,
     check_shape,
     check_tensor,
     randn,
+    random_tokens,
+    reference,
     seeds,
     stuck,
     under_test,
@@ -68,3 +74,23 @@ def test_no_nan_even_with_infinite_or_huge_scores(device):
 
 def test_does_not_modify_its_input(device):
     check_inputs_unchanged(apply_causal_mask, randn(1, 2, 4, 4, seed=1, device=device), kata=KATA, what="apply_causal_mask")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(2, 2, 4, 4, seed=1, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(apply_causal_mask, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="masked scores")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(apply_causal_mask, reference(KATA), *some_inputs("cpu"), kata=KATA, what="masked scores")
+
+
+def test_a_single_position_masks_nothing_and_returns_a_new_tensor(device):
+    scores = randn(2, 3, 1, 1, seed=1, device=device)
+    out = apply_causal_mask(scores)
+    check_new_tensor(out, scores, kata=KATA, what="apply_causal_mask on one position")
+    check_tensor(out, scores.clone(), kata=KATA, what="masked scores of one position")

@@ -5,6 +5,10 @@ from hypothesis import given
 
 from harness.testing import (
     NAMED_CONFIGS,
+    OTHER_DTYPES,
+    check_gradients,
+    check_module_in_dtype,
+    check_module_on_meta,
     check_shape,
     check_tensor,
     configs_and_sizes,
@@ -14,6 +18,7 @@ from harness.testing import (
     random_tokens,
     reference_gpt2,
     seeds,
+    tokens_with_extremes,
 )
 
 KATA = "embeddings.positional_embedding"
@@ -53,3 +58,21 @@ def test_matches_hugging_face_wpe(device):
     with torch.no_grad():
         expected = hf_gpt2(cfg, 0, str(device)).transformer.wpe(torch.arange(cfg.n_ctx, device=device)).expand(2, -1, -1)
     check_tensor(pos_embed(tokens), expected, kata=KATA, what="PosEmbed output vs Hugging Face's wpe", atol=1e-4, axes=AXES)
+
+
+def test_every_parameter_learns(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    module, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    check_gradients(module, expected, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), kata=KATA, what="PosEmbed output")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_weights(dtype, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_in_dtype(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), dtype,
+                          what="PosEmbed output", axes=AXES, device=device)
+
+
+def test_creates_no_tensor_on_another_device():
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_on_meta(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device='cpu'), what="PosEmbed output", axes=AXES)

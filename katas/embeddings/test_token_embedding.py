@@ -5,6 +5,10 @@ from hypothesis import given
 
 from harness.testing import (
     NAMED_CONFIGS,
+    OTHER_DTYPES,
+    check_gradients,
+    check_module_in_dtype,
+    check_module_on_meta,
     check_shape,
     check_tensor,
     configs_and_sizes,
@@ -14,6 +18,7 @@ from harness.testing import (
     random_tokens,
     reference_gpt2,
     seeds,
+    tokens_with_extremes,
 )
 
 KATA = "embeddings.token_embedding"
@@ -55,3 +60,21 @@ def test_gradients_reach_W_E(device):
     used[[1, 3]] = True
     grad_rows_touched = embed.W_E.grad.abs().sum(dim=-1).cpu() > 0
     assert torch.equal(grad_rows_touched, used), "Only the rows of the tokens used (1 and 3) should get gradient."
+
+
+def test_every_parameter_learns(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    module, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    check_gradients(module, expected, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), kata=KATA, what="Embed output")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_weights(dtype, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_in_dtype(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), dtype,
+                          what="Embed output", axes=AXES, device=device)
+
+
+def test_creates_no_tensor_on_another_device():
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_on_meta(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device='cpu'), what="Embed output", axes=AXES)

@@ -5,9 +5,13 @@ from hypothesis import given
 
 from harness.testing import (
     NAMED_CONFIGS,
+    OTHER_DTYPES,
+    check_gradients,
     check_inputs_unchanged,
     check_matches_hugging_face,
     check_matches_reference,
+    check_module_in_dtype,
+    check_module_on_meta,
     check_shape,
     configs_and_sizes,
     matching_modules,
@@ -46,3 +50,20 @@ def test_does_not_modify_its_input(device):
     cfg = NAMED_CONFIGS["tiny"]
     unembed, _ = matching_modules(KATA, cfg, seed=0, device=device)
     check_inputs_unchanged(unembed, randn(2, 3, cfg.d_model, seed=1, device=device), kata=KATA, what="Unembed")
+
+
+def test_every_parameter_learns(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    module, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    check_gradients(module, expected, randn(2, 5, cfg.d_model, seed=1, device=device), kata=KATA, what="Unembed output")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_weights(dtype, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_in_dtype(KATA, cfg, randn(2, 5, cfg.d_model, seed=1, device=device), dtype, what="Unembed output", axes=AXES, device=device)
+
+
+def test_creates_no_tensor_on_another_device():
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_on_meta(KATA, cfg, randn(2, 5, cfg.d_model, seed=1, device='cpu'), what="Unembed output", axes=AXES)

@@ -50,7 +50,10 @@ class KVCache:
         raise NotImplementedError
 
     def advance(self, new: int) -> None:
-        """Count `new` more positions as cached, in every layer (after each layer's update)."""
+        """Count `new` more positions as cached, in every layer (after each layer's update).
+
+        Raises ValueError, and changes nothing, if length + new would exceed n_ctx.
+        """
         raise NotImplementedError
 
     def reorder(self, beam_indices: Int[Tensor, " batch"]) -> None:

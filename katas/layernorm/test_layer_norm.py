@@ -8,12 +8,17 @@ from hypothesis import strategies as st
 
 from harness.testing import (
     NAMED_CONFIGS,
+    OTHER_DTYPES,
+    check_gradients,
     check_inputs_unchanged,
     check_matches_hugging_face,
     check_matches_reference,
+    check_module_in_dtype,
+    check_module_on_meta,
     check_shape,
     check_tensor,
     configs_and_sizes,
+    diagnose,
     matching_modules,
     randn,
     random_tokens,
@@ -45,10 +50,21 @@ def test_large_eps_goes_inside_the_square_root(eps, device):
     cfg = dataclasses.replace(NAMED_CONFIGS["many_heads"], layer_norm_eps=eps)
     ln, _ = matching_modules(KATA, cfg, seed=3, device=device)
     x = randn(2, 4, cfg.d_model, seed=4, device=device, scale=0.7)
-    expected = torch.nn.functional.layer_norm(x, (cfg.d_model,), ln.w.detach(), ln.b.detach(), eps)
+    w, b = ln.w.detach(), ln.b.detach()
+    expected = torch.nn.functional.layer_norm(x, (cfg.d_model,), w, b, eps)
+    centred = x - x.mean(dim=-1, keepdim=True)
+    biased, unbiased = x.var(dim=-1, keepdim=True, unbiased=False), x.var(dim=-1, keepdim=True)
     with torch.no_grad():
-        check_tensor(ln(x), expected, kata=KATA, what=f"LayerNorm output with eps={eps}", axes=AXES,
-                     hint="With a large eps the difference shows: divide by sqrt(var + eps), not by std + eps.")
+        actual = ln(x)
+    hint = diagnose(actual, [
+        (centred / (biased.sqrt() + eps) * w + b, "With a large eps the difference shows: divide by sqrt(var + eps), not by std + eps."),
+        (centred / (unbiased + eps).sqrt() * w + b,
+         "That is the unbiased variance (dividing by d_model - 1, torch.var's default): use unbiased=False."),
+        (centred / (unbiased.sqrt() + eps) * w + b,
+         "Two mistakes: the unbiased variance (use unbiased=False) and eps outside the square root (sqrt(var + eps))."),
+        (centred / biased.sqrt() * w + b, "eps is missing: divide by sqrt(var + eps)."),
+    ], "Mean and biased variance over the last axis only, eps inside the sqrt, then * w + b.")
+    check_tensor(actual, expected, kata=KATA, what=f"LayerNorm output with eps={eps}", axes=AXES, hint=hint)
 
 
 def test_matches_hugging_face_ln_1(device):
@@ -62,3 +78,20 @@ def test_does_not_modify_its_input(device):
     cfg = NAMED_CONFIGS["tiny"]
     ln, _ = matching_modules(KATA, cfg, seed=0, device=device)
     check_inputs_unchanged(ln, randn(2, 3, cfg.d_model, seed=1, device=device), kata=KATA, what="LayerNorm")
+
+
+def test_every_parameter_learns(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    module, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    check_gradients(module, expected, randn(2, 5, cfg.d_model, seed=1, device=device), kata=KATA, what="LayerNorm output")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_weights(dtype, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_in_dtype(KATA, cfg, randn(2, 5, cfg.d_model, seed=1, device=device), dtype, what="LayerNorm output", axes=AXES, device=device)
+
+
+def test_creates_no_tensor_on_another_device():
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_on_meta(KATA, cfg, randn(2, 5, cfg.d_model, seed=1, device='cpu'), what="LayerNorm output", axes=AXES)

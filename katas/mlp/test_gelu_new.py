@@ -5,7 +5,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, randn, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    under_test,
+)
 
 KATA = "mlp.gelu_new"
 gelu_new = under_test(KATA)
@@ -36,3 +47,17 @@ def test_is_the_tanh_approximation_not_the_exact_gelu(device):
 
 def test_does_not_modify_its_input(device):
     check_inputs_unchanged(gelu_new, randn(3, 4, seed=1, device=device), kata=KATA, what="gelu_new")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 4, seed=1, device=device, scale=3.0),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(gelu_new, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="gelu_new output")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(gelu_new, reference(KATA), *some_inputs("cpu"), kata=KATA, what="gelu_new output")
+

@@ -6,10 +6,14 @@ from hypothesis import given
 from harness.config import Config
 from harness.testing import (
     NAMED_CONFIGS,
+    OTHER_DTYPES,
     check_batch_independent,
     check_causal,
+    check_gradients,
     check_inputs_unchanged,
     check_matches_reference,
+    check_module_in_dtype,
+    check_module_on_meta,
     check_shape,
     check_tensor,
     configs_and_sizes,
@@ -20,6 +24,7 @@ from harness.testing import (
     reference,
     reference_gpt2,
     seeds,
+    tokens_with_extremes,
     under_test,
 )
 
@@ -112,3 +117,21 @@ def test_does_not_modify_the_tokens(device):
     cfg = NAMED_CONFIGS["tiny"]
     model, _ = matching_modules(KATA, cfg, seed=0, device=device)
     check_inputs_unchanged(model, random_tokens(2, 5, cfg.d_vocab, seed=1, device=device), kata=KATA, what="GPT2")
+
+
+def test_every_parameter_learns(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    module, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    check_gradients(module, expected, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), kata=KATA, what="GPT2 logits")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_weights(dtype, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_in_dtype(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device=device), dtype,
+                          what="GPT2 logits", axes=AXES, device=device)
+
+
+def test_creates_no_tensor_on_another_device():
+    cfg = NAMED_CONFIGS["many_heads"]
+    check_module_on_meta(KATA, cfg, tokens_with_extremes(2, cfg.n_ctx, cfg.d_vocab, seed=1, device='cpu'), what="GPT2 logits", axes=AXES)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import check_inputs_unchanged, check_tensor, hf_as_model, hf_generate, hf_gpt2, random_tokens, under_test
+from harness.testing import check_inputs_unchanged, check_tensor, hf_as_model, hf_generate, hf_gpt2, random_tokens, reference, under_test
 
 KATA = "sampling.generate"
 generate = under_test(KATA)
@@ -44,3 +44,41 @@ def test_stops_after_max_new_tokens_and_keeps_the_prompt(device):
     assert tuple(tokens.shape) == (2, 12), f"5 prompt tokens + 7 new ones make 12, got shape {tuple(tokens.shape)}"
     check_tensor(tokens[:, :5], prompt, kata=KATA, what="the prompt part of the output")
     check_inputs_unchanged(lambda p: generate(hf_as_model(hf), p, 3, do_sample=False), prompt, kata=KATA, what="generate")
+
+
+GENERATE_PAIRS = [
+    dict(do_sample=False, repetition_penalty=1.5),
+    dict(do_sample=False, frequency_penalty=0.7),
+    dict(do_sample=False, temperature=1.0, top_k=0, top_p=1.0),
+    dict(temperature=0.7, top_k=0),
+    dict(top_k=3, top_p=0.8),
+    dict(temperature=1.0, repetition_penalty=1.0, frequency_penalty=0.0, top_k=5),
+    dict(frequency_penalty=0.5, top_p=0.9),
+]
+
+
+@pytest.mark.parametrize("eos", [0, None, EOS], ids=["eos=0", "eos=None", "eos=last"])
+@pytest.mark.parametrize("options", GENERATE_PAIRS, ids=[",".join(f"{k}={v}" for k, v in o.items()) for o in GENERATE_PAIRS])
+def test_options_together_and_an_eos_id_of_zero_as_the_reference(options, eos, device):
+    """Options two at a time (greedy included) and EOS id 0, a falsy id that still ends a row."""
+    hf = hf_gpt2(CFG, 3, str(device))
+    prompt = random_tokens(4, 3, CFG.d_vocab, seed=30, device=device)
+    torch.manual_seed(7)
+    expected = reference(KATA)(hf_as_model(hf), prompt, 10, eos_token_id=eos, **options)
+    torch.manual_seed(7)
+    actual = generate(hf_as_model(hf), prompt, 10, eos_token_id=eos, **options)
+    check_tensor(actual, expected, kata=KATA, what=f"generation with eos_token_id={eos} and {options}", axes="batch total_len",
+                 hint="Pass every option through to sample_next_token; test `eos_token_id is not None` (0 is a real id): "
+                 "finished rows get eos appended, and generation stops when every row has finished.")
+
+
+def test_an_eos_id_of_zero_ends_rows_as_hugging_face_does(device):
+    hf = hf_gpt2(CFG, 1, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=11, device=device)
+    torch.manual_seed(2)
+    expected = hf_generate(hf, prompt, max_new_tokens=12, do_sample=True, top_k=0, eos_token_id=0)
+    torch.manual_seed(2)
+    check_tensor(generate(hf_as_model(hf), prompt, 12, eos_token_id=0, do_sample=True), expected, kata=KATA,
+                 what="sampled generation with eos_token_id=0", axes="batch total_len",
+                 hint="0 is a real token id: test `eos_token_id is not None`, not `if eos_token_id:`.")
+

@@ -1,8 +1,21 @@
 """Tests for katas/sampling/greedy.py (greedy_next_token)."""
+import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    under_test,
+)
 
 KATA = "sampling.greedy"
 greedy_next_token = under_test(KATA)
@@ -26,3 +39,17 @@ def test_picks_the_largest_logit_and_the_lowest_index_on_a_tie(inputs, device):
 
 def test_does_not_modify_the_logits(device):
     check_inputs_unchanged(greedy_next_token, torch.randn(3, 7, device=device), kata=KATA, what="greedy_next_token")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 7, seed=1, device=device),)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(greedy_next_token, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="greedy tokens")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(greedy_next_token, reference(KATA), *some_inputs("cpu"), kata=KATA, what="greedy tokens")
+

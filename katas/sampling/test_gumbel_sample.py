@@ -3,7 +3,20 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import check_shape, check_tensor, sampling_inputs, seeds, stuck, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    seeds,
+    stuck,
+    under_test,
+)
 
 KATA = "sampling.gumbel_sample"
 sample_with_gumbel = under_test(KATA)
@@ -72,3 +85,13 @@ def test_computes_no_softmax(device, monkeypatch):
         sample_with_gumbel(torch.randn(4, 6, device=device), seeded(0, device))
     except AssertionError as error:
         pytest.fail(str(error), pytrace=False)
+
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    """The uniform noise is drawn in the logits' dtype: a float32 draw gives other tokens in float64."""
+    logits = randn(3, 7, seed=1, device=device)
+    check_function_in_dtype(lambda x: sample_with_gumbel(x, torch.Generator(device).manual_seed(3)),
+                            lambda x: reference(KATA)(x, torch.Generator(device).manual_seed(3)),
+                            logits, dtype=dtype, kata=KATA, what="Gumbel-max tokens")

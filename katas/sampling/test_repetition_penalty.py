@@ -1,9 +1,23 @@
 """Tests for katas/sampling/repetition_penalty.py (apply_repetition_penalty)."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_new_tensor,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    under_test,
+)
 
 KATA = "sampling.repetition_penalty"
 apply_repetition_penalty = under_test(KATA)
@@ -31,3 +45,23 @@ def test_matches_hugging_face(inputs, penalty, device):
 def test_does_not_modify_its_inputs(device):
     check_inputs_unchanged(lambda x, t: apply_repetition_penalty(x, t, 1.5), torch.randn(2, 6, device=device),
                            torch.tensor([[1, 2, 2], [0, 5, 5]], device=device), kata=KATA, what="apply_repetition_penalty")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 7, seed=1, device=device), random_tokens(3, 5, 7, seed=2, device=device), 1.3,)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(apply_repetition_penalty, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="penalised logits")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(apply_repetition_penalty, reference(KATA), *some_inputs("cpu"), kata=KATA, what="penalised logits")
+
+
+def test_a_penalty_of_one_changes_nothing_and_returns_a_new_tensor(device):
+    logits, tokens = randn(3, 7, seed=1, device=device), random_tokens(3, 5, 7, seed=2, device=device)
+    out = apply_repetition_penalty(logits, tokens, 1.0)
+    check_new_tensor(out, logits, kata=KATA, what="apply_repetition_penalty(logits, tokens, 1.0)")
+    check_tensor(out, logits.clone(), kata=KATA, what="logits with repetition penalty 1")

@@ -1,4 +1,7 @@
 """Tests for katas/sampling/sample_next_token.py (sample_next_token), against Hugging Face's processors."""
+import itertools
+
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -77,3 +80,28 @@ def test_without_sampling_it_is_greedy_after_the_penalties(inputs, penalty, devi
     check_tensor(sample_next_token(logits, tokens, do_sample=False, repetition_penalty=penalty, temperature=0.5, top_k=1),
                  expected, kata=KATA, what="tokens chosen with do_sample=False", axes="batch",
                  hint="do_sample=False: the penalties, then greedy; temperature and filters do not apply.")
+
+
+# Each option away from its default, and at the value that means "off" (which must change nothing).
+CHANGED = dict(do_sample=False, temperature=0.6, top_k=3, top_p=0.7, repetition_penalty=1.4, frequency_penalty=0.8)
+OFF = dict(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, frequency_penalty=0.0)
+PAIRS = [{a: CHANGED[a], b: CHANGED[b]} for a, b in itertools.combinations(CHANGED, 2)]
+PAIRS += [{a: CHANGED[a], b: OFF[b]} for a in CHANGED for b in OFF if a != b]
+
+
+@pytest.mark.parametrize("options", PAIRS, ids=[",".join(f"{k}={v}" for k, v in o.items()) for o in PAIRS])
+def test_every_pair_of_options_as_the_reference(options, device):
+    """Two options at a time (one of them possibly at its "off" value), greedy included, on
+    inputs with ties and repeats: each option must be applied in its place and skipped only when off."""
+    generator = torch.Generator().manual_seed(5)
+    logits = (3.0 * torch.randn(6, 9, generator=generator)).to(device)
+    logits[0, :4] = 1.5  # a tie
+    tokens = torch.randint(0, 5, (6, 7), generator=generator).to(device)
+    tokens[1] = 0  # token 0 repeated: a falsy id still counts
+    expected = reference(KATA)(logits, tokens, generator=torch.Generator(device).manual_seed(11), **options)
+    actual = sample_next_token(logits, tokens, generator=torch.Generator(device).manual_seed(11), **options)
+    check_tensor(actual, expected, kata=KATA, what=f"tokens chosen with {options}", axes="batch",
+                 hint="Order: repetition penalty, frequency penalty, then (do_sample=False) greedy, or temperature, "
+                 "top-k, top-p and a draw with the generator; an option at its off value (temperature 1, top_k 0, "
+                 "top_p 1, repetition_penalty 1, frequency_penalty 0) changes nothing.")
+

@@ -4,7 +4,21 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, stuck, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_new_tensor,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    stuck,
+    under_test,
+)
 
 KATA = "sampling.temperature"
 apply_temperature = under_test(KATA)
@@ -40,3 +54,23 @@ def test_a_temperature_that_is_not_positive_is_an_error(temperature, device):
 def test_does_not_modify_the_logits(device):
     check_inputs_unchanged(lambda x: apply_temperature(x, 0.5), torch.randn(3, 7, device=device), kata=KATA,
                            what="apply_temperature")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 7, seed=1, device=device), 0.7,)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(apply_temperature, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="logits with temperature 0.7")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(apply_temperature, reference(KATA), *some_inputs("cpu"), kata=KATA, what="logits with temperature 0.7")
+
+
+def test_a_temperature_of_one_still_returns_a_new_tensor(device):
+    logits = randn(3, 7, seed=1, device=device)
+    out = apply_temperature(logits, 1.0)
+    check_new_tensor(out, logits, kata=KATA, what="apply_temperature(logits, 1.0)")
+    check_tensor(out, logits.clone(), kata=KATA, what="logits with temperature 1.0")

@@ -4,7 +4,21 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, stuck, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_new_tensor,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    stuck,
+    under_test,
+)
 
 KATA = "sampling.top_k"
 top_k_filter = under_test(KATA)
@@ -44,3 +58,24 @@ def test_k_must_be_positive(device):
 
 def test_does_not_modify_the_logits(device):
     check_inputs_unchanged(lambda x: top_k_filter(x, 2), torch.randn(3, 7, device=device), kata=KATA, what="top_k_filter")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 7, seed=1, device=device), 3,)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(top_k_filter, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="top-k filtered logits")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(top_k_filter, reference(KATA), *some_inputs("cpu"), kata=KATA, what="top-k filtered logits")
+
+
+@pytest.mark.parametrize("k", [7, 50])
+def test_k_of_the_whole_vocabulary_or_more_keeps_all_in_a_new_tensor(k, device):
+    logits = randn(3, 7, seed=1, device=device)
+    out = top_k_filter(logits, k)
+    check_new_tensor(out, logits, kata=KATA, what=f"top_k_filter(logits, {k}) with 7 logits per row")
+    check_tensor(out, logits.clone(), kata=KATA, what=f"logits filtered with k={k} >= d_vocab")

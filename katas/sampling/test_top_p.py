@@ -6,7 +6,21 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, sampling_inputs, stuck, under_test
+from harness.testing import (
+    OTHER_DTYPES,
+    check_function_in_dtype,
+    check_function_on_meta,
+    check_inputs_unchanged,
+    check_new_tensor,
+    check_shape,
+    check_tensor,
+    randn,
+    random_tokens,
+    reference,
+    sampling_inputs,
+    stuck,
+    under_test,
+)
 
 KATA = "sampling.top_p"
 top_p_filter = under_test(KATA)
@@ -61,3 +75,23 @@ def test_p_zero_keeps_only_the_most_likely_token(device):
 
 def test_does_not_modify_the_logits(device):
     check_inputs_unchanged(lambda x: top_p_filter(x, 0.5), torch.randn(3, 7, device=device), kata=KATA, what="top_p_filter")
+
+
+def some_inputs(device) -> tuple:
+    return (randn(3, 7, seed=1, device=device), 0.8,)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    check_function_in_dtype(top_p_filter, reference(KATA), *some_inputs(device), dtype=dtype, kata=KATA, what="top-p filtered logits")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(top_p_filter, reference(KATA), *some_inputs("cpu"), kata=KATA, what="top-p filtered logits")
+
+
+def test_p_one_keeps_all_in_a_new_tensor(device):
+    logits = randn(3, 7, seed=1, device=device)
+    out = top_p_filter(logits, 1.0)
+    check_new_tensor(out, logits, kata=KATA, what="top_p_filter(logits, 1.0)")
+    check_tensor(out, logits.clone(), kata=KATA, what="logits filtered with p=1")

@@ -11,5 +11,8 @@ from torch import Tensor
 
 
 def top_k_filter(logits: Float[Tensor, "batch d_vocab"], k: int) -> Float[Tensor, "batch d_vocab"]:
-    """Keep the logits >= the k-th largest of each row; set the others to -inf (a new tensor)."""
+    """Keep the logits >= the k-th largest of each row; set the others to -inf (a new tensor).
+
+    k larger than d_vocab keeps every logit; raises ValueError unless k > 0 (k=0 is not "no filter" here).
+    """
     raise NotImplementedError

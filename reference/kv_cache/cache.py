@@ -56,7 +56,10 @@ class KVCache:
         return self.keys[layer, :, :, :total], self.values[layer, :, :, :total]
 
     def advance(self, new: int) -> None:
-        """Count `new` more positions as cached, in every layer (after each layer's update)."""
+        """Count `new` more positions as cached, in every layer (after each layer's update).
+
+        Raises ValueError, and changes nothing, if length + new would exceed n_ctx.
+        """
         if self.length + new > self.cfg.n_ctx:
             raise ValueError(f"cannot advance {self.length} cached positions by {new}: n_ctx is {self.cfg.n_ctx}")
         self.length += new

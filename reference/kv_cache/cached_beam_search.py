@@ -15,6 +15,9 @@ beam i's tokens without its last one equal its parent's tokens. (Several old bea
 the same tokens, say the copies of the prompt at the first step; then any of them will do,
 since equal tokens have equal keys and values.)
 
+The whole result must fit in the context: prompt_len + max_new_tokens > model.cfg.n_ctx
+raises ValueError, before the model is run at all.
+
 model: a parts.GPT2.
 """
 import torch
@@ -39,7 +42,10 @@ def beam_search_with_cache(
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
-    """Sequences (batch * num_return_sequences rows, prompt included) and their scores, as parts.beam_search."""
+    """Sequences (batch * num_return_sequences rows, prompt included) and their scores, as parts.beam_search.
+
+    Raises ValueError, before running the model, if prompt_len + max_new_tokens > model.cfg.n_ctx.
+    """
     if prompt.shape[1] + max_new_tokens > model.cfg.n_ctx:
         raise ValueError(f"{prompt.shape[1]} prompt tokens + {max_new_tokens} new ones exceed n_ctx={model.cfg.n_ctx}")
     weight = next(model.parameters())
