@@ -237,6 +237,7 @@ class Peer:
         self.rebuilt: dict[int, tuple] = {}  # id(our rebuilt module or submodule) -> (its handle, path)
         self._rebuilt_roots: dict[int, nn.Module] = {}  # handle -> our rebuilt module (kept alive while the owner's is)
         self._forwarded_hooks: dict[int, list] = {}  # handle -> hooks registered on our rebuilt copy
+        self._slots: list[tuple] = []  # (module, "_parameters" or "_buffers", name, shared id) of shared modules
         self.alive = True
 
     # ---------------------------------------------------------------- requests
@@ -442,6 +443,37 @@ class Peer:
         entry = self.shared.get(sid) if sid is not None else None
         return sid if entry is not None and entry.obj is obj else None
 
+    def add_slot(self, module: nn.Module, kind: str, name: str, sid: int) -> None:
+        self._slots.append((weakref.ref(module), kind, name, sid))
+
+    def follow_slots(self) -> None:
+        """A module's parameter or buffer may be a new tensor object now (module.to("meta") makes new
+        Parameters): share the new one under the old id, so the other side gets it whole."""
+        for ref, kind, name, sid in self._slots:
+            module, entry = ref(), self.shared.get(sid)
+            current = getattr(module, kind).get(name) if module is not None else None
+            if entry is None or current is None or current is entry.obj:
+                continue
+            if self._shared_of.get(id(entry.obj)) == sid:
+                del self._shared_of[id(entry.obj)]
+            self.shared[sid] = _tensor_shared(current, current.is_leaf and current.requires_grad)
+            self._shared_of[id(current)] = sid
+
+    def replace_in_slots(self, sid: int, value: torch.Tensor) -> None:
+        """The other side's tensor became one that ours cannot be turned into in place (another kind of
+        device): put a new one in the module's slot, as module.to() does."""
+        entry = self.shared[sid]
+        old = entry.obj
+        new = nn.Parameter(value, requires_grad=old.requires_grad) if isinstance(old, nn.Parameter) else value
+        for ref, kind, name, slot_sid in self._slots:
+            module = ref()
+            if slot_sid == sid and module is not None:
+                getattr(module, kind)[name] = new
+        if self._shared_of.get(id(old)) == sid:
+            del self._shared_of[id(old)]
+        self.shared[sid] = _tensor_shared(new, new.is_leaf and new.requires_grad)
+        self._shared_of[id(new)] = sid
+
     def forget_stand_in(self, handle: int, sids: list[int]) -> None:
         """A stand-in was garbage collected: forget its copies, and tell the other side at the next message."""
         for sid in sids:
@@ -629,8 +661,10 @@ class _Encoder:
                      "children": [name for name, _ in each.named_children()]}
             for name, param in each.named_parameters(recurse=False):
                 entry["params"][name] = self._persistent(param)
+                self.peer.add_slot(each, "_parameters", name, entry["params"][name]["sid"])
             for name, buffer in each.named_buffers(recurse=False):
                 entry["buffers"][name] = self._persistent(buffer)
+                self.peer.add_slot(each, "_buffers", name, entry["buffers"][name]["sid"])
             entry["persistent"] = [name for name in entry["buffers"] if name not in each._non_persistent_buffers_set]
             if rebuild:
                 entry["attrs"] = {name: self.encode(value) for name, value in vars(each).items()
@@ -655,6 +689,7 @@ class _Encoder:
         return {"$": "tensor", "sid": sid, **self._tensor_data(tensor, sid)}
 
     def sync(self) -> list:
+        self.peer.follow_slots()
         changes = []
         # Objects first: their state may share new tensors, which must not be compared before they exist.
         entries = sorted(self.peer.shared.items(), key=lambda item: not item[1].is_object)
@@ -868,7 +903,12 @@ class _Decoder:
                 entry.remember()
                 continue
             if "blob" in change:
-                entry.write(self._from_blob(change["blob"], change["dtype"], change["shape"], change["device"]))
+                value = self._from_blob(change["blob"], change["dtype"], change["shape"], change["device"])
+                try:
+                    entry.write(value)
+                except RuntimeError:
+                    self.peer.replace_in_slots(change["sid"], value)
+                    entry = self.peer.shared[change["sid"]]
             if "grad" in change:
                 grad = change["grad"]
                 entry.tensor.grad = None if grad is None else self.tensors[grad["blob"]].to(_device(grad["device"]))
@@ -1011,10 +1051,12 @@ def _build_remote_module(decoder: _Decoder, value: dict) -> nn.Module:
         for name, encoded in entry["params"].items():
             encoded = {**encoded, "persistent_owner": True}
             module.register_parameter(name, decoder.tensor(encoded))
+            peer.add_slot(module, "_parameters", name, encoded["sid"])
             sids.append(encoded["sid"])
         for name, encoded in entry["buffers"].items():
             encoded = {**encoded, "persistent_owner": True}
             module.register_buffer(name, decoder.tensor(encoded), persistent=name in entry["persistent"])
+            peer.add_slot(module, "_buffers", name, encoded["sid"])
             sids.append(encoded["sid"])
         modules[entry["path"]] = module
     for entry in value["tree"]:
@@ -1052,8 +1094,10 @@ def _rebuild_module(decoder: _Decoder, value: dict) -> nn.Module:
                 setattr(module, name, decoder.decode(attr))
         for name, encoded in entry["params"].items():
             module.register_parameter(name, decoder.tensor({**encoded, "persistent_owner": True}))
+            peer.add_slot(module, "_parameters", name, encoded["sid"])
         for name, encoded in entry["buffers"].items():
             module.register_buffer(name, decoder.tensor({**encoded, "persistent_owner": True}), persistent=name in entry["persistent"])
+            peer.add_slot(module, "_buffers", name, encoded["sid"])
         modules[entry["path"]] = module
         peer.rebuilt[id(module)] = (handle, entry["path"])
     for entry in value["tree"]:

@@ -220,3 +220,12 @@ def test_the_checkers_objects_cannot_be_walked_from_the_worker(isolated):
     """)
     with pytest.raises(AttributeError, match="out of reach"):
         walk(lambda x: x)
+
+
+def test_a_module_stand_in_moved_to_another_kind_of_device_moves_there_too(isolated):
+    kata = "embeddings.positional_embedding"
+    isolated(manifest.get(kata).reference_file.read_text(), kata)
+    cfg = Config(d_model=4, n_heads=1, n_layers=1, d_vocab=7, n_ctx=5)
+    module = under_test(kata)(cfg).to("meta")  # new Parameter objects: followed across the wire
+    out = module(torch.zeros(2, 3, dtype=torch.long, device="meta"))
+    assert out.device.type == "meta" and tuple(out.shape) == (2, 3, 4)
