@@ -59,8 +59,9 @@ def test_a_detached_grandchild_is_killed_with_its_tree():
     processes.become_subreaper()
     process = subprocess.Popen([sys.executable, "-c", script])
     processes.started(process)
-    time.sleep(1.0)
-    grandchildren = processes._descendants(process.pid)
+    deadline = time.monotonic() + 30
+    while not (grandchildren := processes._descendants(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a busy machine may take a while to start it
     assert grandchildren, "the detached child started"
     processes.kill_tree(process)
     time.sleep(0.2)
