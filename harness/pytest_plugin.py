@@ -237,11 +237,12 @@ def _explain_crash(item: pytest.Item, error: BaseException) -> "str | None":
     hint = next((advice for keys, advice in _CRASH_HINTS if any(key in text for key in keys)),
                 "The exception comes from your code, not from the tests: read the line above and what it was given.")
     example = _falsifying_example(error)
+    first, _, rest = text.partition("\n")
     return "\n".join(part for part in (
-        f"your code raised {name} in {file}, line {line[0]}:" if line else
-        f"the backward pass through what {file} returned raised {name}:",
-        f"    {line[1]}" if line and line[1] else "",
-        f"{name}: {text}",
+        # The first line says what went wrong (`kata` shows only that line), the next where.
+        f"your code raised {name}: {first}" if line else f"the backward pass through what {file} returned raised {name}: {first}",
+        f"  in {file}, line {line[0]}: {line[1].strip()}" if line else "",
+        rest,
         example,
         hint,
         f"Stuck? {hint_command(kata)}   (the whole traceback: pytest --tb=long)",
