@@ -384,6 +384,10 @@ def run(args: argparse.Namespace) -> int:
             final_eval = log.eval_losses.get(args.steps, math.nan)
             console.print(f"{args.steps} steps in {seconds:.0f} s: training loss {first:.3f} -> {last:.3f}, held-out {final_eval:.3f}\n"
                           f"wrote {checkpoint}, {plot} and {out / 'samples.jsonl'}")
+        if world > 1:
+            # Every process waits for rank 0's samples and files: a process group taken down while
+            # another process still works aborts that process ("terminate called ...").
+            dist.barrier()
     except NotImplementedError:
         if not args.mine:
             raise
