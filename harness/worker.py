@@ -48,8 +48,8 @@ def main() -> None:
     os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                        "OMP_NUM_THREADS": str(settings.get("threads", 1)), "HF_HUB_OFFLINE": "1"})
     _limit_resources(settings, protections)
-    # From here on the harness comes from the code folder as seen from inside (the path the
-    # launcher imported this module from may be hidden now).
+    # From here on the harness comes from the code folder: what was imported before (this module,
+    # harness.config) is imported again from there, with the rest.
     sys.path[0:1] = [code_dir]
     for name in [name for name in sys.modules if name == "harness" or name.startswith("harness.")]:
         del sys.modules[name]
