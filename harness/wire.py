@@ -273,6 +273,14 @@ class Peer:
         recording = torch.is_grad_enabled() and bool(grad_inputs)
         answer = self.request("call", target=target, args=args, kwargs=kwargs, grad_inputs=grad_inputs if recording else [])
         output, graph, grad_outputs = answer["output"], answer["graph"], answer["grad_outputs"]
+        originals = _containers(args, kwargs)
+        for key, value in answer.get("changed_arguments", []):
+            original = originals.get(key if isinstance(key, str) else int(key))
+            if isinstance(original, dict) and isinstance(value, dict):
+                original.clear()
+                original.update(value)
+            elif isinstance(original, list) and isinstance(value, list):
+                original[:] = value
         if graph is None:
             return output
         attached = _AcrossTheWire.apply(self, graph, len(grad_outputs), *grad_outputs, *grad_inputs)
@@ -341,7 +349,11 @@ class Peer:
 
     def _call(self, target, request: dict) -> dict:
         inputs = request["grad_inputs"]  # our copies of the caller's tensors that require grad
+        containers = _containers(request["args"], request["kwargs"])
+        before = {key: _signature(value) for key, value in containers.items()}
         output = target(*request["args"], **request["kwargs"])
+        # A list or dict argument changed in place (a state dict popped from) changes the caller's too.
+        changed = {key: value for key, value in containers.items() if _signature(value) != before[key]}
         outputs = [t for t in _tensors_in(output) if t.requires_grad and t.grad_fn is not None]
         graph = None
         if outputs and inputs:
@@ -349,7 +361,8 @@ class Peer:
             self.graphs[graph] = (outputs, inputs)
             while len(self.graphs) > MAX_GRAPHS:
                 self.graphs.popitem(last=False)
-        return {"output": output, "graph": graph, "grad_outputs": outputs if graph is not None else []}
+        return {"output": output, "graph": graph, "grad_outputs": outputs if graph is not None else [],
+                "changed_arguments": [[key, value] for key, value in changed.items()]}
 
     def _backward(self, request: dict):
         graph = self.graphs.get(request["graph"])
@@ -517,6 +530,13 @@ def _apply_context(context: dict) -> None:
     typecheck = context.get("typecheck")
     if isinstance(typecheck, bool) and typecheck == jaxtyping.config.jaxtyping_disable:
         jaxtyping.config.update("jaxtyping_disable", not typecheck)
+
+
+def _containers(args: tuple, kwargs: dict) -> dict:
+    """The lists and dicts among a call's arguments, by position (an int) or keyword (a str)."""
+    found = {number: value for number, value in enumerate(args) if type(value) in (list, dict, OrderedDict)}
+    found.update({name: value for name, value in kwargs.items() if type(value) in (list, dict, OrderedDict)})
+    return found
 
 
 def _tensors_in(value) -> list[torch.Tensor]:
