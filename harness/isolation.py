@@ -146,11 +146,10 @@ class Worker:
                     "hide": [str(manifest.ROOT / name) for name in ("reference", "katas", "tests")] + self.settings.hide}
         from harness.worker import BOOT
 
-        self.process = subprocess.Popen(
+        self.process = processes.start(
             [sys.executable, "-I", "-c", BOOT, code, str(theirs.fileno()), json.dumps(settings)],
             pass_fds=[theirs.fileno()], cwd=scratch, env=_worker_environment(), stdin=subprocess.DEVNULL,
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        processes.started(self.process)
         theirs.close()
         self.peer = wire.Peer(ours, 0)
         self.peer.shareable = shareable_classes(self.kata, loader.load_reference)

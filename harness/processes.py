@@ -9,14 +9,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 _started: set[int] = set()  # pids of the processes started on purpose that are still ours
+_lock = threading.Lock()  # a process being started is not taken for an orphan by another thread's kill_tree
+
+
+def start(*args, **kwargs) -> subprocess.Popen:
+    """subprocess.Popen, for a process started on purpose: another kill_tree leaves it alone."""
+    with _lock:
+        process = subprocess.Popen(*args, **kwargs)
+        _started.add(process.pid)
+    return process
 
 
 def started(process: subprocess.Popen) -> None:
     """`process` was started on purpose: another kill_tree leaves it alone."""
-    _started.add(process.pid)
+    with _lock:
+        _started.add(process.pid)
 
 
 def become_subreaper() -> None:
@@ -65,16 +76,17 @@ def kill_tree(process: subprocess.Popen) -> None:
     subreaper: a detached process, once its parent is gone, becomes ours); but not the other
     processes we started on purpose (another kata's run going on in another thread)."""
     kill = getattr(signal, "SIGKILL", signal.SIGTERM)
-    spare = {pid for pid in _started if pid != process.pid}
     for _ in range(5):
-        victims = {process.pid, *_descendants(process.pid)}
-        victims |= {pid for pid in _children(os.getpid()) if pid not in spare}
-        victims |= {each for pid in list(victims) for each in _descendants(pid)}
-        for pid in victims:
-            try:
-                os.kill(pid, kill)
-            except (ProcessLookupError, PermissionError, OSError):
-                pass
+        with _lock:
+            spare = {pid for pid in _started if pid != process.pid}
+            victims = {process.pid, *_descendants(process.pid)}
+            victims |= {pid for pid in _children(os.getpid()) if pid not in spare}
+            victims |= {each for pid in list(victims) for each in _descendants(pid) if each not in spare}
+            for pid in victims:
+                try:
+                    os.kill(pid, kill)
+                except (ProcessLookupError, PermissionError, OSError):
+                    pass
         try:
             os.killpg(process.pid, kill)
         except (ProcessLookupError, PermissionError, AttributeError, OSError):

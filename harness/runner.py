@@ -149,9 +149,8 @@ class _Run:
         if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
             env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.output_file, "w") as output:
-            self.process = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-        processes.started(self.process)
+            self.process = processes.start(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True)
         # Learner code runs in this process unless isolated: cap it (where the system can).
         self.memory_capped = not isolate and _cap_memory(self.process.pid, limits.memory_gib)
 
