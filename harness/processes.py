@@ -30,6 +30,12 @@ def started(process: subprocess.Popen) -> None:
         _started.add(process.pid)
 
 
+def forget(pid: int) -> None:
+    """A process started on purpose is gone."""
+    with _lock:
+        _started.discard(pid)
+
+
 def become_subreaper() -> None:
     """Linux: every orphan of the processes we start becomes our child, so that we can stop it."""
     if not sys.platform.startswith("linux"):

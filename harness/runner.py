@@ -16,13 +16,24 @@ With `isolate` (always for `kata grade`) the learner's code runs in a worker pro
 apart from the checker that runs the suites (harness.isolation); the outcomes say which
 protections were in force. Every limit is applied where the system offers it, and the results
 say which ones were.
+
+With `warm` (`kata`, `kata watch`), pytest is not started cold each time: a fork server, started
+once with torch, Hypothesis, pytest, the harness and transformers imported, forks a process per
+run that sets itself up as a cold `python -m pytest` would (environment, working folder, memory
+cap, a session of its own, fresh random seeds) and runs pytest there; the kata and its suite are
+imported fresh in that process. It is read, limited and killed exactly as a cold one. The server
+is restarted when a harness file, the environment or the interpreter changed since it started;
+where fork is not safe (not Linux) or KATA_COLD is set, runs are cold. Grading is always cold.
 """
+import atexit
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,10 +73,13 @@ def run_katas(
     progress: "Progress | None" = None,
     isolate: bool = False,
     hide: Sequence[Path] = (),
+    warm: bool = False,
 ) -> dict[str, KataResult]:
     """Run the suites of `katas` under `root` and return one KataResult per kata id. With
-    `isolate`, the learner's code runs apart from the checker, which hides `hide` from it."""
+    `isolate`, the learner's code runs apart from the checker, which hides `hide` from it. With
+    `warm`, pytest runs in a process forked from a fork server (where the system allows it)."""
     limits = limits or Limits()
+    warm = warm and not isolate and warm_available()
     results = {kata.id: KataResult(kata) for kata in katas}
     by_file = {manifest.shown(kata.test_file): kata for kata in katas}
     pending = [path for path in by_file if (root / path).is_file()]
@@ -73,7 +87,7 @@ def run_katas(
     finished_before = total = 0
     processes.become_subreaper()
     while pending:
-        run = _Run(pending, pytest_args, root, limits, isolate, hide, deadline)
+        run = _Run(pending, pytest_args, root, limits, isolate, hide, deadline, warm)
         for event in run.events():
             kata = by_file.get(_file_of(event.get("nodeid", "")))
             if event["event"] == "collected":
@@ -119,7 +133,7 @@ class _Run:
     """One pytest subprocess, read as it goes."""
 
     def __init__(self, paths: list[str], pytest_args: Sequence[str], root: Path, limits: Limits, isolate: bool,
-                 hide: Sequence[Path], deadline: "float | None"):
+                 hide: Sequence[Path], deadline: "float | None", warm: bool = False):
         self.limits, self.deadline = limits, deadline
         self.current: "str | None" = None
         self.current_file: "str | None" = None
@@ -148,6 +162,12 @@ class _Run:
             env["KATA_WORKER_CPU_SECONDS"] = str(limits.kata_budget or "")
         if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
             env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+        self.output_file.touch()
+        server = _fork_server(root, env) if warm else None
+        self.process = server.fork(command[3:], root, env, self.output_file, limits.memory_gib) if server else None
+        if self.process is not None:
+            self.memory_capped = bool(limits.memory_gib) and self.process.memory_capped
+            return
         with open(self.output_file, "w") as output:
             self.process = processes.start(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)
@@ -257,3 +277,218 @@ def _file_of(nodeid: str) -> str:
 
 def _name_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[-1]
+
+
+# ---------------------------------------------------------------- the fork server (warm runs)
+
+# What a kata run imports before it reaches the kata: imported once by the fork server. Never the
+# katas (jaxtyping's import hook must see them imported fresh), never a suite.
+PRELOAD = ("torch", "numpy", "hypothesis", "hypothesis.strategies", "hypothesis.extra.numpy", "pytest", "jaxtyping",
+           "beartype", "harness.stream", "harness.pytest_plugin", "harness.testing", "harness.loader", "harness.isolation",
+           "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation")
+SERVER_START_TIMEOUT = 300.0  # seconds for the server to import all that on a busy machine
+_server: "_ForkServer | None" = None
+_server_lock = threading.Lock()
+
+
+def warm_available() -> bool:
+    """Fork is safe and offered: Linux (macOS's frameworks are not fork-safe; Windows has no fork)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and not os.environ.get("KATA_COLD")
+
+
+def harness_files(root: Path) -> tuple:
+    """What the server imported from the checkout: when one of these changes, a new server."""
+    folder = root / "harness"
+    return tuple(sorted((str(path), path.stat().st_mtime_ns) for path in folder.rglob("*.py") if "__pycache__" not in path.parts))
+
+
+def _fork_server(root: Path, env: dict) -> "_ForkServer | None":
+    global _server
+    server_env = {key: value for key, value in env.items() if key != "KATA_EVENTS"}
+    key = (str(root), sys.executable, tuple(sorted(server_env.items())), harness_files(root))
+    with _server_lock:
+        if _server is not None and (_server.key != key or not _server.alive):
+            _server.close()
+            _server = None
+        if _server is None:
+            _server = _ForkServer(root, server_env, key)
+        return _server
+
+
+def stop_fork_server() -> None:
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.close()
+            _server = None
+
+
+atexit.register(stop_fork_server)
+
+
+class _ForkServer:
+    """The runner's side of `serve()`: one request at a time, on its stdin; pids and exit codes on its stdout."""
+
+    def __init__(self, root: Path, env: dict, key: tuple):
+        self.key = key
+        self.codes: dict[int, int] = {}
+        self.pids: "queue.Queue[int | None]" = queue.Queue()
+        self.busy = False
+        self.alive = True
+        self._log = tempfile.TemporaryFile()
+        self.process = processes.start([sys.executable, "-c", "from harness.runner import serve; serve()"], cwd=root, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            message = json.loads(line)
+            if "code" in message:
+                self.codes[message["pid"]] = message["code"]
+                self.busy = False
+            elif "pid" in message:
+                self.pids.put(message["pid"])
+        self.alive = False
+        self.busy = False
+        self.pids.put(None)
+
+    def fork(self, args: list, cwd: Path, env: dict, output: Path, memory_gib: "float | None") -> "_Forked | None":
+        """Start pytest with `args` in a forked process; None when the server cannot (the caller runs cold)."""
+        if not self.alive or self.busy:
+            return None
+        self.busy = True
+        request = {"args": list(args), "cwd": str(cwd), "env": env, "output": str(output), "memory_gib": memory_gib}
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            pid = self.pids.get(timeout=SERVER_START_TIMEOUT)
+        except (OSError, queue.Empty):
+            pid = None
+        if pid is None:
+            self.close()
+            return None
+        return _Forked(self, pid, memory_capped=bool(memory_gib))
+
+    def close(self) -> None:
+        self.alive = False
+        try:
+            os.killpg(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        processes.forget(self.process.pid)
+
+
+class _Forked:
+    """A pytest process forked by the fork server, seen as a subprocess.Popen (pid, poll, wait, returncode)."""
+
+    def __init__(self, server: _ForkServer, pid: int, memory_capped: bool):
+        self.server, self.pid, self.memory_capped = server, pid, memory_capped
+
+    @property
+    def returncode(self) -> "int | None":
+        if self.pid in self.server.codes:
+            return self.server.codes[self.pid]
+        if not self.server.alive:  # the server went with it: its exit code is lost
+            return -getattr(signal, "SIGKILL", signal.SIGTERM)
+        return None
+
+    def poll(self) -> "int | None":
+        return self.returncode
+
+    def wait(self, timeout: "float | None" = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while (code := self.returncode) is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired("pytest (forked)", timeout)
+            time.sleep(0.005)
+        return code
+
+
+def serve() -> None:
+    """The fork server: import what every kata run imports, then for each request fork a process
+    that becomes what `python -m pytest ARGS` started cold would be, and report its exit code."""
+    import importlib
+    import importlib.metadata
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a run that needs it will import it, and fail as a cold run would
+            pass
+    for entry in importlib.metadata.entry_points(group="pytest11"):  # the plugins pytest loads at start-up
+        try:
+            importlib.import_module(entry.module)
+        except Exception:  # noqa: BLE001
+            pass
+    torch = sys.modules.get("torch")
+    torch_rng = torch.random.get_rng_state() if torch is not None else None  # as a fresh process has it: never used here
+    replies = os.fdopen(os.dup(1), "w")
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            replies.close()
+            _forked_child(request, torch_rng)
+        replies.write(json.dumps({"pid": pid}) + "\n")
+        replies.flush()
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}) + "\n")
+        replies.flush()
+
+
+def _forked_child(request: dict, torch_rng) -> None:
+    """In the forked process: set up as a cold `python -m pytest` would be, run pytest, and exit."""
+    code = 1
+    try:
+        os.setsid()  # a session of its own, as a cold run's start_new_session: killpg reaches what it starts
+        output = os.open(request["output"], os.O_WRONLY | os.O_APPEND)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        os.close(null)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        if sys.path and sys.path[0] in ("", "."):
+            sys.path[0] = os.getcwd()  # as `python -m pytest` has it
+        if request.get("memory_gib"):
+            import resource
+
+            limit = int(float(request["memory_gib"]) * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        import random
+
+        random.seed()  # every fork would otherwise share the server's random state
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        if torch_rng is not None:
+            sys.modules["torch"].random.set_rng_state(torch_rng)
+        sys.argv = ["pytest", *request["args"]]
+        import pytest
+
+        code = pytest.main(request["args"])
+    except SystemExit as error:
+        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+    except BaseException:  # noqa: BLE001 - reported in the run's output, as a cold run's traceback would be
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(int(code))
+
+
+if __name__ == "__main__":
+    serve()
