@@ -1,0 +1,73 @@
+"""Warm runs (harness.runner's fork server, for `kata` and `kata watch`) are as trustworthy as cold
+ones: the same verdicts, the same limits, and a crash, an infinite loop or a memory blow-up in the
+learner's code takes down only the forked run, never the server."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import manifest, runner
+
+pytestmark = pytest.mark.skipif(not runner.warm_available(), reason="no fork server here: runs are cold")
+
+CAUSAL = manifest.get("attention.causal_mask")
+EMBED = manifest.get("embeddings.token_embedding")
+HEADER = "import os\nimport torch\n\n\ndef apply_causal_mask(scores):\n"
+BAD = {
+    "exit": HEADER + "    os._exit(3)\n",
+    "loop": HEADER + "    while True:\n        pass\n",
+    "memory": HEADER + "    return bytearray(8 << 30)\n",  # past the 4 GiB cap: MemoryError
+}
+
+WHY = {"exit": "exit code 3", "loop": "Timeout", "memory": "MemoryError"}
+
+
+def _outcomes(results: dict) -> dict:
+    return {kata_id: sorted((test.nodeid, test.outcome, test.kind, test.message.splitlines()[0] if test.message else "")
+                            for test in result.tests) for kata_id, result in results.items()}
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A copy of this checkout, so that its kata files can be broken."""
+    root = tmp_path_factory.mktemp("warm") / "checkout"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".kata-cache")
+    for name in ("harness", "katas", "reference"):
+        shutil.copytree(manifest.ROOT / name, root / name, ignore=skip)
+    for name in ("conftest.py", "pyproject.toml", "manifest.toml"):
+        shutil.copy(manifest.ROOT / name, root / name)
+    yield root
+    runner.stop_fork_server()
+
+
+def test_warm_and_cold_runs_give_the_same_verdicts_on_reference_and_stubs():
+    for args in (("--reference",), ()):
+        cold = runner.run_katas([CAUSAL, EMBED], *args)
+        warm = runner.run_katas([CAUSAL, EMBED], *args, warm=True)
+        assert _outcomes(warm) == _outcomes(cold)
+        assert [result.protections for result in warm.values()] == [result.protections for result in cold.values()]
+        assert {result.status for result in warm.values()} == ({"done"} if args else {"not started"})
+    runner.stop_fork_server()
+
+
+def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_changes_are_picked_up(checkout):
+    kata_file = checkout / CAUSAL.relative(CAUSAL.file)
+    limits = runner.Limits(test_timeout=3, memory_gib=4)
+    first = runner.run_katas([EMBED], "--reference", root=checkout, limits=limits, warm=True)
+    assert first[EMBED.id].status == "done"
+    server = runner._server
+    for name, source in BAD.items():
+        kata_file.write_text(source)
+        results = runner.run_katas([CAUSAL, EMBED], root=checkout, limits=limits, warm=True)
+        cold = runner.run_katas([CAUSAL, EMBED], root=checkout, limits=limits)
+        assert results[CAUSAL.id].status == cold[CAUSAL.id].status == "failing", name
+        assert results[CAUSAL.id].first_failure.split(":")[0] == cold[CAUSAL.id].first_failure.split(":")[0], name
+        assert results[EMBED.id].tests and cold[EMBED.id].tests  # the next kata was still run
+        assert WHY[name] in results[CAUSAL.id].first_failure, results[CAUSAL.id].first_failure
+        assert runner._server is server and server.alive, f"{name}: the server survived"
+    kata_file.write_text(CAUSAL.reference_file.read_text())  # a save is picked up by the next warm run
+    assert runner.run_katas([CAUSAL], root=checkout, limits=limits, warm=True)[CAUSAL.id].status == "done"
+    assert runner._server is server
+    (checkout / "harness" / "results.py").write_text((checkout / "harness" / "results.py").read_text() + "\n# changed\n")
+    assert runner.run_katas([CAUSAL], root=checkout, limits=limits, warm=True)[CAUSAL.id].status == "done"
+    assert runner._server is not server and not server.alive, "a harness change starts a new server"
