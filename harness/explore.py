@@ -224,7 +224,7 @@ def print_next_tokens(data: dict) -> None:
     """The top next tokens after the whole prompt, in the terminal: numbers to compare."""
     from rich.table import Table
 
-    from harness.cli import console
+    from harness.progress import console
 
     table = Table(title=f"Next token after {data['prompt']!r}", title_justify="left")
     for column in ("#", "token", "id", "probability", "logit"):
@@ -235,7 +235,7 @@ def print_next_tokens(data: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import console
+    from harness.progress import console
 
     try:
         model, yours, where = demo.learner_model(args)

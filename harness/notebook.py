@@ -20,7 +20,7 @@ from harness.results import KataResult
 
 def check(kata, solution=None, *, source: "str | None" = None, isolate: bool = False) -> KataResult:
     """Run the suite of `kata` (id, number, name or file) on `solution` or on `source`."""
-    from harness.cli import console
+    from harness.progress import console
     from harness.runner import run_katas
 
     found = manifest.find(str(kata))

@@ -151,17 +151,12 @@ class _Run:
             command.append("--timeout-method=signal")  # fails the test and goes on; "thread" would end the process
         if isolate:
             command.append("--isolate")
-        # No CI credentials or workflow command files (a forged score written to $GITHUB_OUTPUT),
-        # and never KATA_IMPL (only --reference asks for the reference).
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("GITHUB_", "ACTIONS_", "RUNNER_")) and key != "KATA_IMPL"}
-        env.update(CI=os.environ.get("CI", "1"), KATA_EVENTS=str(self.events_file), PYTHONDONTWRITEBYTECODE="1")
+        env = _environment(root)
+        env["KATA_EVENTS"] = str(self.events_file)
         if isolate:
             env["KATA_HIDE"] = os.pathsep.join(str(path) for path in [*hide, self._tmp.name])
             env["KATA_WORKER_MEMORY_GIB"] = str(limits.memory_gib or "")
             env["KATA_WORKER_CPU_SECONDS"] = str(limits.kata_budget or "")
-        if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
-            env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         self.output_file.touch()
         server = _fork_server(root, env) if warm else None
         self.process = server.fork(command[3:], root, env, self.output_file, limits.memory_gib) if server else None
@@ -257,6 +252,18 @@ class _Run:
         return self.output_file.read_text(errors="replace")[-OUTPUT_TAIL:]
 
 
+def _environment(root: Path) -> dict:
+    """The environment of the process that runs pytest."""
+    # No CI credentials or workflow command files (a forged score written to $GITHUB_OUTPUT),
+    # and never KATA_IMPL (only --reference asks for the reference).
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("GITHUB_", "ACTIONS_", "RUNNER_")) and key != "KATA_IMPL"}
+    env.update(CI=os.environ.get("CI", "1"), PYTHONDONTWRITEBYTECODE="1")
+    if root != manifest.ROOT:  # a staged copy: its own harness, not the installed one
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def _cap_memory(pid: int, gib: "float | None") -> bool:
     """Cap a process's address space after it started (no preexec_fn); False where the system cannot."""
     if not gib:
@@ -313,6 +320,12 @@ def _fork_server(root: Path, env: dict) -> "_ForkServer | None":
         if _server is None:
             _server = _ForkServer(root, server_env, key)
         return _server
+
+
+def start_fork_server(root: Path = manifest.ROOT) -> None:
+    """Start the fork server now (it imports in the background) so that the first warm run finds it ready."""
+    if warm_available():
+        _fork_server(root, _environment(root))
 
 
 def stop_fork_server() -> None:

@@ -1,15 +1,24 @@
 """`kata watch`: reruns the current kata's tests whenever a file under katas/ is saved.
 
-The current kata is the first one not done. When its tests pass, the watch moves on to the
-next. File events come from watchfiles; where none arrive (some network or container file
-systems) the files' modification times are compared every --interval seconds as well.
+The current kata is the first one not done. Each run clears the screen and shows the verdict: the
+first failure in short form, or a "done" banner and the next kata, whose tests then run at once.
+Runs are warm (harness.runner's fork server: torch, Hypothesis and pytest are imported once). In a
+terminal, keys work while it waits: h shows the next hint, q quits; when stdin is not a terminal
+there are no keys (Ctrl-C stops it). File events come from watchfiles; where none arrive (some
+network or container file systems) the files' modification times are compared every --interval
+seconds as well. A save made while the tests run starts the next run as soon as they end.
 """
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
 from harness import manifest
 from harness.manifest import Kata
+
+FAILURE_LINES = 15  # lines of the first failure shown: the short form
+KEY_POLL = 0.1  # seconds between looks at the keyboard while waiting for a save
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -17,74 +26,164 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default %(default)s)")
 
 
+class Keys:
+    """Single key presses from the terminal, read without blocking (cbreak mode while in use); none
+    when stdin is not a terminal or the system has no termios (Windows)."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stdin if stream is None else stream
+        self.active = False
+        self._saved = None
+
+    def __enter__(self) -> "Keys":
+        try:
+            import termios
+            import tty
+
+            if self.stream is not None and self.stream.isatty():
+                self.fd = self.stream.fileno()
+                self._saved = termios.tcgetattr(self.fd)
+                tty.setcbreak(self.fd)
+                self.active = True
+        except (ImportError, OSError, ValueError, AttributeError):
+            self.active = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+        self.active = False
+
+    def read(self) -> "str | None":
+        """The key pressed since the last look, or None."""
+        if not self.active:
+            return None
+        import select
+
+        if not select.select([self.fd], [], [], 0)[0]:
+            return None
+        return os.read(self.fd, 1).decode(errors="replace").lower() or None
+
+
 def snapshot(folder: Path) -> dict[str, float]:
     return {str(path): path.stat().st_mtime_ns for path in folder.rglob("*.py") if "__pycache__" not in path.parts}
 
 
-def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0, since: "dict | None" = None) -> None:
-    """Return once a .py file under `folder` is saved (created, changed or deleted) after the
-    snapshot `since` (taken before the last run, so that a save made during it is not lost)."""
+def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0, since: "dict | None" = None,
+                    keys: "Keys | None" = None, wanted: str = "") -> "str | None":
+    """Return None once a .py file under `folder` is saved (created, changed or deleted) after the
+    snapshot `since` (taken before the last run, so that a save made during it is not lost), or a
+    key of `wanted` pressed meanwhile."""
     before = snapshot(folder) if since is None else since
     if snapshot(folder) != before:
-        return
+        return None
+    listening = keys is not None and keys.active and wanted
+    step = min(interval, KEY_POLL) if listening else interval
     events = None
     if not poll:
         try:
             from watchfiles import watch
 
-            events = watch(folder, rust_timeout=int(interval * 1000), yield_on_timeout=True,
+            events = watch(folder, rust_timeout=max(1, int(step * 1000)), yield_on_timeout=True,
                            watch_filter=lambda change, path: path.endswith(".py"))
         except ImportError:
             events = None
+    last_snapshot = time.monotonic()
     try:
         while True:
             if events is not None:
-                if next(events):  # a file event, or an empty set after `interval` without one
-                    return
+                if next(events):  # a file event, or an empty set after `step` without one
+                    return None
             else:
-                time.sleep(interval)
-            if snapshot(folder) != before:
-                return
+                time.sleep(step)
+            if listening and (key := keys.read()) and key in wanted:
+                return key
+            if time.monotonic() - last_snapshot >= interval or not listening:
+                last_snapshot = time.monotonic()
+                if snapshot(folder) != before:
+                    return None
     finally:
         if events is not None:
             events.close()
 
 
-def run_tests(kata: Kata) -> bool:
-    """Run the kata's suite (through the one runner, stopping at the first failure) and show that failure."""
-    from harness.cli import console
+def run_tests(kata: Kata):
+    """Run the kata's suite (through the one runner, warm, stopping at the first failure); show the
+    first failure in short form. Returns the KataResult."""
+    from harness.progress import console
     from harness.runner import run_katas
 
-    result = run_katas([kata], "-x")[kata.id]
+    if console.is_terminal:
+        with console.status(f"Testing {kata.title}..."):
+            result = run_katas([kata], "-x", warm=True)[kata.id]
+    else:
+        result = run_katas([kata], "-x", warm=True)[kata.id]
     if result.status == "done":
-        return True
+        return result
     failures = [test for test in result.tests if test.outcome == "failed"]
-    console.print(f"[red]{result.passed} passed, {len(failures)} failed[/] (stopped at the first failure)")
+    if result.status == "not started":
+        console.print(f"[yellow]Not started[/]: replace `raise NotImplementedError` in {kata.relative(kata.file)}")
+        return result
+    console.print(f"[red]{result.status}[/]: {result.passed} passed, {len(failures)} failed (stopped at the first failure)")
     if failures:
-        console.print(f"[bold]{failures[0].name}[/]")
-        console.print(failures[0].output or failures[0].message, markup=False, highlight=False)
-    return False
+        first = failures[0]
+        lines = (first.message or first.output or "failed").strip().splitlines()
+        console.print(f"\n[bold]{first.name}[/]")
+        console.print("\n".join(lines[:FAILURE_LINES]), markup=False, highlight=False)
+        if len(lines) > FAILURE_LINES:
+            console.print(f"... ({len(lines) - FAILURE_LINES} more lines: pytest {kata.relative(kata.test_file)} -x)")
+    return result
+
+
+def _show_hint(kata: Kata, level: int) -> None:
+    from harness.progress import console
+
+    if not kata.hints:
+        console.print("(this kata has no hints)")
+        return
+    level = min(level, len(kata.hints))
+    console.print(f"[cyan]hint {level}/{len(kata.hints)}[/]: {kata.hints[level - 1]}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import collect, console, next_kata
+    from harness import runner
+    from harness.progress import collect, console, next_kata
 
+    runner.start_fork_server()  # it imports torch and the rest while the verdicts are gathered
     with console.status("Finding the first kata that is not done..."):
         kata = next_kata(collect(list(manifest.katas()), quiet=True))
+    order = list(manifest.katas())
+    clear = True
     try:
-        while kata is not None:
-            before_run = snapshot(manifest.ROOT / "katas")  # a save during the run triggers the next one
-            if console.is_terminal:
-                console.clear()
-            console.rule(f"{kata.title} ({kata.relative(kata.file)})")
-            if run_tests(kata):
-                console.print(f"[green]{kata.title}: done.[/]")
-                later = list(manifest.katas())[list(manifest.katas()).index(kata) + 1:]
-                kata = later[0] if later else None
-                continue
-            console.print(f"Watching katas/ (save to rerun; hint: kata hint {kata.id}; Ctrl-C to stop)")
-            wait_for_change(manifest.ROOT / "katas", poll=args.poll, interval=args.interval, since=before_run)
+        with Keys() as keys:
+            while kata is not None:
+                before_run = snapshot(manifest.ROOT / "katas")  # a save during the run triggers the next one
+                if clear and console.is_terminal:
+                    console.clear()
+                clear = True
+                console.rule(f"{order.index(kata) + 1}/{len(order)}  {kata.title} ({kata.relative(kata.file)})")
+                result = run_tests(kata)
+                if result.status == "done":
+                    later = [each for each in order[order.index(kata) + 1:]]
+                    upcoming = later[0] if later else None
+                    console.print(f"\n[bold green]✔ {kata.title}: done[/] ({result.passed} tests passed)")
+                    if upcoming is not None:
+                        console.print(f"Next: [bold]{upcoming.title}[/]: open {upcoming.relative(upcoming.file)}\n")
+                    kata, clear = upcoming, False  # the banner stays on screen above the next kata's verdict
+                    continue
+                keys_help = "h: hint, q: quit" if keys.active else f"hint: kata hint {kata.id}; Ctrl-C to stop"
+                console.print(f"\nWatching katas/ (save to rerun; {keys_help})")
+                level = 0
+                while (key := wait_for_change(manifest.ROOT / "katas", poll=args.poll, interval=args.interval,
+                                              since=before_run, keys=keys, wanted="hq")) is not None:
+                    if key == "q":
+                        return 0
+                    level += 1
+                    _show_hint(kata, level)
     except KeyboardInterrupt:
         return 0
-    console.print("Every kata is done: you have built GPT-2. Try: kata demo")
+    console.print("[bold green]Every kata is done: you have built GPT-2.[/] Try: kata demo")
     return 0

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import cli, manifest
+from harness import cli, manifest, progress
 from harness.watch import wait_for_change
 
 ROOT = manifest.ROOT
@@ -24,7 +24,7 @@ def kata(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def untouched() -> bool:
-    return all(cli.is_untouched(each) for each in manifest.katas())
+    return all(progress.is_untouched(each) for each in manifest.katas())
 
 
 needs_stubs = pytest.mark.skipif(not untouched(), reason="katas/ holds a learner's work: these tests need the shipped stubs")
@@ -168,7 +168,7 @@ def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
     source.write_text("# a learner's work\n")
     monkeypatch.setattr(verdicts, "CACHE", tmp_path / "cache" / "verdicts.json")
     monkeypatch.setattr(manifest.Kata, "source", lambda self, root: source)
-    monkeypatch.setattr(cli, "is_untouched", lambda each: False)
+    monkeypatch.setattr(progress, "is_untouched", lambda each: False)
     runs = []
 
     def fake_run(katas, *args, **kwargs):
@@ -178,12 +178,12 @@ def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
         return {kata_.id: result}
 
     monkeypatch.setattr(runner, "run_katas", fake_run)
-    assert cli.collect([kata_], quiet=True)[kata_.id].status == "done"
-    assert cli.collect([kata_], quiet=True)[kata_.id].status == "done" and len(runs) == 1, "unchanged: the cached verdict"
+    assert progress.collect([kata_], quiet=True)[kata_.id].status == "done"
+    assert progress.collect([kata_], quiet=True)[kata_.id].status == "done" and len(runs) == 1, "unchanged: the cached verdict"
     source.write_text("# changed\n")
-    cli.collect([kata_], quiet=True)
+    progress.collect([kata_], quiet=True)
     assert len(runs) == 2, "a changed kata file runs again"
-    cli.collect([kata_], quiet=True, fresh=True)
+    progress.collect([kata_], quiet=True, fresh=True)
     assert len(runs) == 3, "--fresh ignores the cache"
 
 
