@@ -292,7 +292,8 @@ def _name_of(nodeid: str) -> str:
 # katas (jaxtyping's import hook must see them imported fresh), never a suite.
 PRELOAD = ("torch", "numpy", "hypothesis", "hypothesis.strategies", "hypothesis.extra.numpy", "pytest", "jaxtyping",
            "beartype", "harness.stream", "harness.pytest_plugin", "harness.testing", "harness.loader", "harness.isolation",
-           "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation")
+           "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation",
+           "torch.distributed.tensor", "torch._dynamo")  # torch.testing.assert_close and torch._refs import these lazily: 1 s
 SERVER_START_TIMEOUT = 300.0  # seconds for the server to import all that on a busy machine
 _server: "_ForkServer | None" = None
 _server_lock = threading.Lock()
@@ -304,9 +305,10 @@ def warm_available() -> bool:
 
 
 def harness_files(root: Path) -> tuple:
-    """What the server imported from the checkout: when one of these changes, a new server."""
-    folder = root / "harness"
-    return tuple(sorted((str(path), path.stat().st_mtime_ns) for path in folder.rglob("*.py") if "__pycache__" not in path.parts))
+    """What the server imported or read from the checkout: when one of these changes, a new server."""
+    files = [path for path in (root / "harness").rglob("*.py") if "__pycache__" not in path.parts]
+    files += [path for path in (root / "conftest.py", root / "pyproject.toml") if path.is_file()]
+    return tuple(sorted((str(path), path.stat().st_mtime_ns) for path in files))
 
 
 def _fork_server(root: Path, env: dict) -> "_ForkServer | None":
@@ -421,27 +423,87 @@ class _Forked:
         return code
 
 
+def _rewritten_names(root: Path) -> set:
+    """What a cold pytest run marks for assertion rewriting before it imports it: the modules of
+    every distribution with a pytest plugin, and the harness's own plugins (-p, the conftest's)."""
+    import importlib.metadata
+
+    from _pytest.config import _iter_rewritable_modules, _plugin_rewrite_name
+
+    names = {"conftest", "harness.stream", "harness.pytest_plugin"}
+    for dist in importlib.metadata.distributions():
+        entry_points = [entry for entry in dist.entry_points if entry.group == "pytest11"]
+        if entry_points:
+            found = set(_iter_rewritable_modules(str(file) for file in dist.files or []))
+            names |= found or {name for entry in entry_points if (name := _plugin_rewrite_name(entry.value.partition(":")[0].strip()))}
+    return names
+
+
+class _NoTrace:
+    def __call__(self, *args) -> None:
+        pass
+
+    def get(self, name: str) -> "_NoTrace":
+        return self
+
+
+class _RewriteConfig:
+    """The little of a pytest Config that its assertion rewriter reads while importing modules."""
+
+    def __init__(self):
+        import pytest
+        from _pytest.assertion import AssertionState, assertstate_key
+
+        self.trace = type("Trace", (), {"root": _NoTrace()})()
+        self.stash = pytest.Stash()
+        self.stash[assertstate_key] = AssertionState(self, "rewrite")
+
+    def getini(self, name: str):
+        return {"python_files": ["test_*.py"], "enable_assertion_pass_hook": False}[name]
+
+    def issue_config_time_warning(self, warning, stacklevel: int) -> None:
+        pass
+
+
 def serve() -> None:
     """The fork server: import what every kata run imports, then for each request fork a process
-    that becomes what `python -m pytest ARGS` started cold would be, and report its exit code."""
+    that becomes what `python -m pytest ARGS` started cold would be, and report its exit code.
+
+    The modules a cold run's pytest rewrites (its plugins, Hypothesis, jaxtyping, the harness's
+    plugins) are imported through pytest's assertion rewriter, marked as pytest marks them, so
+    that the forked run has them exactly as a cold one would."""
     import importlib
     import importlib.metadata
 
-    for name in PRELOAD:
+    environment = dict(os.environ)
+    hook = None
+    try:
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+
+        hook = AssertionRewritingHook(_RewriteConfig())
+        hook.mark_rewrite(*_rewritten_names(Path.cwd()))
+        sys.meta_path.insert(0, hook)
+    except Exception:  # noqa: BLE001 - another pytest: import only what pytest does not rewrite
+        hook = None
+    rewritten = set() if hook is not None else _rewritten_names(Path.cwd())
+    entry_modules = [entry.module for entry in importlib.metadata.entry_points(group="pytest11")]  # its plugins
+    for name in [*PRELOAD, *entry_modules]:
+        if name.split(".")[0] in rewritten or name in rewritten:
+            continue
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a run that needs it will import it, and fail as a cold run would
             pass
-    for entry in importlib.metadata.entry_points(group="pytest11"):  # the plugins pytest loads at start-up
-        try:
-            importlib.import_module(entry.module)
-        except Exception:  # noqa: BLE001
-            pass
+    if hook is not None:
+        sys.meta_path.remove(hook)
+    # What the imports set in the environment (HF_HUB_OFFLINE...): a cold run has it set by then too.
+    changed = {key: value for key, value in os.environ.items() if environment.get(key) != value}
     torch = sys.modules.get("torch")
     torch_rng = torch.random.get_rng_state() if torch is not None else None  # as a fresh process has it: never used here
     replies = os.fdopen(os.dup(1), "w")
     for line in sys.stdin:
         request = json.loads(line)
+        request["env"].update(changed)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
