@@ -3,6 +3,7 @@
     kata                  run every kata's tests on your code: what is done, what is next
     kata next             only the next kata: the file to open, the command to run
     kata hint KATA        a kata's hints, one level at a time (--level N)
+    kata solution KATA    once it passes: the reference beside your code, and why the kata matters
     kata watch            rerun the current kata's tests whenever you save a file under katas/
     kata demo             generate text with a GPT-2 built from your finished katas (--pretrained gpt2: real weights)
     kata explore          look inside it: attention patterns and next-token predictions as a web page
@@ -95,6 +96,45 @@ def hint(args: argparse.Namespace) -> int:
         console.print(f"  hint {number}/{len(kata.hints)}: {text}")
     if level < len(kata.hints):
         console.print(f"  More: kata hint {kata.id} --level {level + 1}")
+    return 0
+
+
+def _configure_solution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kata", metavar="KATA", help="its id, number, name or file (attention.causal_mask, 5, causal_mask, ...)")
+    parser.add_argument("--fresh", action="store_true", help="run its tests again, even if its file did not change")
+
+
+SIDE_BY_SIDE_WIDTH = 160  # columns from which the two files are shown side by side
+
+
+def solution(args: argparse.Namespace) -> int:
+    """The reference beside the learner's code, and why the kata matters: only once it passes."""
+    try:
+        kata = manifest.find(args.kata)
+    except KeyError as error:
+        console.print(f"[red]{error.args[0]}[/]")
+        return 2
+    result = collect([kata], quiet=True, fresh=args.fresh)[kata.id]
+    if result.status != "done":
+        detail = f": {result.first_failure}" if result.first_failure else ""
+        console.print(f"[yellow]{kata.title} is {result.status}{detail}[/]\n"
+                      f"The solution is shown once its tests pass: pytest {kata.relative(kata.test_file)}  (stuck? kata hint {kata.id})")
+        return 1
+    from rich.columns import Columns
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    console.print(f"[bold green]{kata.title}: done[/] ({result.passed} tests passed)")
+    if kata.why:
+        console.print(f"\n[bold]Why it matters[/]: {kata.why}\n")
+    panels = [Panel(Syntax(path.read_text(encoding="utf-8"), "python", line_numbers=True, word_wrap=True), title=title, expand=True)
+              for title, path in ((f"yours: {kata.relative(kata.file)}", kata.file),
+                                  (f"reference: {kata.relative(kata.reference_file)}", kata.reference_file))]
+    if console.is_terminal and console.width >= SIDE_BY_SIDE_WIDTH:
+        console.print(Columns(panels, equal=True, expand=True))
+    else:
+        for panel in panels:
+            console.print(panel)
     return 0
 
 
@@ -219,6 +259,7 @@ COMMANDS = [
     Command("status", "what is done, and what is next (the default)", _configure_status, status, aliases=("progress",)),
     Command("next", "only the next kata: the file, the command, the hint", _nothing, next_command),
     Command("hint", "a kata's hints, one level at a time", _configure_hint, hint),
+    Command("solution", "once a kata passes: the reference beside your code, and why it matters", _configure_solution, solution),
     Command("watch", "rerun the current kata's tests on every save", _configure_from("harness.watch"), _lazy("harness.watch", "run")),
     Command("demo", "generate text with a GPT-2 built from your katas", _configure_from("harness.demo"), _lazy("harness.demo", "run")),
     Command("explore", "see inside your GPT-2: attention heatmaps and predictions in an offline web page", _configure_from("harness.explore"),

@@ -50,6 +50,7 @@ class Kata:
     depends: tuple[str, ...]
     hints: tuple[str, ...]
     points: int
+    why: str = ""  # what breaks in a real model without it (`kata solution` shows it; tests/test_manifest.py asks every kata for one)
 
     @property
     def folder(self) -> str:
@@ -104,6 +105,7 @@ def katas() -> tuple[Kata, ...]:
             depends=tuple(entry.get("depends", ())),
             hints=tuple(entry["hints"]),
             points=int(entry.get("points", 1)),
+            why=str(entry.get("why", "")).strip(),
         )
         for entry in data["kata"]
     )

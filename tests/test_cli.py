@@ -204,3 +204,22 @@ def test_a_save_made_while_the_tests_ran_is_not_lost(tmp_path):
     started = time.monotonic()
     wait_for_change(tmp_path, poll=True, interval=5, since=before_run)
     assert time.monotonic() - started < 1, "the save during the run starts the next run at once"
+
+
+def test_solution_is_shown_only_once_the_kata_passes_with_why_it_matters(monkeypatch, capsys):
+    from harness.results import KataResult, TestOutcome
+
+    kata_ = manifest.get("attention.causal_mask")
+    result = KataResult(kata_)
+    monkeypatch.setattr(cli, "collect", lambda katas, **kwargs: {kata_.id: result})
+    result.add(TestOutcome("n", "test_one", "failed", "AssertionError: wrong"))
+    assert cli.main(["solution", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "torch.triu" not in out and "AssertionError: wrong" in out and "kata hint attention.causal_mask" in out
+    result.tests.clear()
+    result.failed = 0
+    result.add(TestOutcome("n", "test_one", "passed"))
+    assert result.status == "done"
+    assert cli.main(["solution", "causal_mask"]) == 0
+    out = capsys.readouterr().out
+    assert kata_.why[:40] in out and "torch.triu" in out and "reference/attention/causal_mask.py" in out

@@ -95,6 +95,12 @@ def test_every_kata_has_mutants_that_apply_to_its_reference(kata):
         assert mutant.source() != kata.reference_file.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("kata", KATAS, ids=IDS)
+def test_every_kata_says_why_it_matters(kata):
+    """The loader accepts a kata without `why` (it defaults to ""), but every shipped kata has one."""
+    assert len(kata.why) > 40, f"{kata.id}: add why = \"...\" to its table in manifest.toml (what breaks in a real model without it)"
+
+
 def test_points_are_positive():
     assert all(kata.points > 0 for kata in KATAS)
 
