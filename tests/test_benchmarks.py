@@ -17,3 +17,15 @@ def test_the_quick_benchmark_writes_its_table_and_json(tmp_path, capsys):
     assert figures["machine"]["threads"] == 1 and figures["machine"]["read_bandwidth_GB_per_s"] > 0
     output = capsys.readouterr().out
     assert "cache speedup" in output and "WARNING" not in output, "the table is printed and every contender made the same tokens"
+
+
+def test_the_feedback_benchmark_gives_ratios_to_the_torch_import(tmp_path, capsys):
+    from benchmarks import feedback
+
+    path = tmp_path / "feedback.json"
+    assert feedback.main(["--quick", "--only", "pytest", "--repeats", "1", "--json", str(path)]) == 0
+    figures = json.loads(path.read_text())
+    rows = {row["name"]: row for row in figures["figures"]}
+    assert figures["unit_seconds"] > 0 and rows["unit: python -c 'import torch'"]["ratio"] == 1.0
+    assert rows["pytest, cold"]["ratio"] > 0 and rows["pytest, cold"]["goal"] == 2.0
+    assert "x torch import" in capsys.readouterr().out

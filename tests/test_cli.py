@@ -223,3 +223,21 @@ def test_solution_is_shown_only_once_the_kata_passes_with_why_it_matters(monkeyp
     assert cli.main(["solution", "causal_mask"]) == 0
     out = capsys.readouterr().out
     assert kata_.why[:40] in out and "torch.triu" in out and "reference/attention/causal_mask.py" in out
+
+
+def test_watch_reads_keys_while_waiting_and_none_without_a_terminal(tmp_path):
+    from harness.watch import Keys
+
+    (tmp_path / "kata.py").write_text("x = 1\n")
+
+    class Pressed:
+        active = True
+
+        def read(self):
+            return "h"
+
+    started = time.monotonic()
+    assert wait_for_change(tmp_path, interval=5, keys=Pressed(), wanted="hq") == "h"
+    assert time.monotonic() - started < 3, "a key is answered at once, not after the next poll"
+    with Keys(stream=open(os.devnull)) as keys:  # not a terminal: no keys
+        assert not keys.active and keys.read() is None
