@@ -439,6 +439,16 @@ def _rewritten_names(root: Path) -> set:
     return names
 
 
+def _blocked_plugins(root: Path) -> set:
+    """The plugins pyproject.toml's addopts turn off (-p no:NAME)."""
+    try:
+        options = manifest.read_toml(root / "pyproject.toml")["tool"]["pytest"]["ini_options"].get("addopts", [])
+    except (OSError, KeyError, ValueError):
+        return set()
+    options = options.split() if isinstance(options, str) else list(options)
+    return {option.removeprefix("no:") for option in options if option.startswith("no:")}
+
+
 class _NoTrace:
     def __call__(self, *args) -> None:
         pass
@@ -486,8 +496,10 @@ def serve() -> None:
     except Exception:  # noqa: BLE001 - another pytest: import only what pytest does not rewrite
         hook = None
     rewritten = set() if hook is not None else _rewritten_names(Path.cwd())
-    entry_modules = [entry.module for entry in importlib.metadata.entry_points(group="pytest11")]  # its plugins
-    for name in [*PRELOAD, *entry_modules]:
+    # In a cold run's order: pytest's plugins (not those the configuration turns off), the harness's, the rest.
+    blocked = _blocked_plugins(Path.cwd())
+    entry_modules = [entry.module for entry in importlib.metadata.entry_points(group="pytest11") if entry.name not in blocked]
+    for name in [*entry_modules, "harness.stream", "harness.pytest_plugin", *PRELOAD]:
         if name.split(".")[0] in rewritten or name in rewritten:
             continue
         try:
