@@ -3,13 +3,14 @@ ones: the same verdicts, the same limits, and a crash, an infinite loop or a mem
 learner's code takes down only the forked run, never the server."""
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import manifest, runner
 
-pytestmark = pytest.mark.skipif(not runner.warm_available(), reason="no fork server here: runs are cold")
+needs_fork = pytest.mark.skipif(not runner.warm_available(), reason="no fork server here: runs are cold")
 
 CAUSAL = manifest.get("attention.causal_mask")
 EMBED = manifest.get("embeddings.token_embedding")
@@ -47,6 +48,7 @@ def checkout(tmp_path_factory) -> Path:
     runner.stop_fork_server()
 
 
+@needs_fork
 def test_warm_and_cold_runs_give_the_same_verdicts_on_reference_and_stubs():
     for args in (("--reference",), ()):
         cold = runner.run_katas([CAUSAL, EMBED], *args)
@@ -57,6 +59,7 @@ def test_warm_and_cold_runs_give_the_same_verdicts_on_reference_and_stubs():
     runner.stop_fork_server()
 
 
+@needs_fork
 def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_changes_are_picked_up(checkout):
     kata_file = checkout / CAUSAL.relative(CAUSAL.file)
     limits = runner.Limits(test_timeout=3, memory_gib=4)
@@ -78,3 +81,11 @@ def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_chang
     (checkout / "harness" / "results.py").write_text((checkout / "harness" / "results.py").read_text() + "\n# changed\n")
     assert runner.run_katas([CAUSAL], root=checkout, limits=limits, warm=True)[CAUSAL.id].status == "done"
     assert runner._server is not server and not server.alive, "a harness change starts a new server"
+
+
+def test_where_fork_is_not_safe_a_warm_run_is_a_cold_one(monkeypatch):
+    runner.stop_fork_server()
+    monkeypatch.setattr(sys, "platform", "darwin")  # macOS: its frameworks are not fork-safe
+    assert not runner.warm_available()
+    assert runner.run_katas([EMBED], "--reference", warm=True)[EMBED.id].status == "done"
+    assert runner._server is None, "no fork server was started"
