@@ -113,10 +113,14 @@ def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0, 
 def run_tests(kata: Kata):
     """Run the kata's suite (through the one runner, warm, stopping at the first failure); show the
     first failure in short form. Returns the KataResult."""
-    from harness.progress import console
+    from harness.progress import UNTOUCHED, console, is_untouched
+    from harness.results import KataResult, TestOutcome
     from harness.runner import run_katas
 
-    if console.is_terminal:
+    if is_untouched(kata):  # its suite cannot pass: not run, the verdict is at once
+        result = KataResult(kata)
+        result.add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED, kind="not_implemented"))
+    elif console.is_terminal:
         with console.status(f"Testing {kata.title}..."):
             result = run_katas([kata], "-x", warm=True)[kata.id]
     else:
