@@ -20,9 +20,11 @@ BAD = {
     "loop": HEADER + "    while True:\n        pass\n",
     "memory": HEADER + "    return bytearray(8 << 30)\n",  # past the 4 GiB cap: MemoryError
     "wrong": HEADER + "    return scores.clone()\n",  # masks nothing: the suite's assertion messages
+    "stuck": HEADER + "    import signal\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n    while True:\n        pass\n",
 }
 
-WHY = {"exit": "exit code 3", "loop": "Timeout", "memory": "MemoryError", "wrong": "apply_causal_mask"}
+WHY = {"exit": "exit code 3", "loop": "Timeout", "memory": "MemoryError", "wrong": "apply_causal_mask",
+       "stuck": "time budget"}  # stuck: deaf to the time limit's alarm, killed with its process at the kata's budget
 
 
 def _outcomes(results: dict) -> dict:
@@ -62,7 +64,7 @@ def test_warm_and_cold_runs_give_the_same_verdicts_on_reference_and_stubs():
 @needs_fork
 def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_changes_are_picked_up(checkout):
     kata_file = checkout / CAUSAL.relative(CAUSAL.file)
-    limits = runner.Limits(test_timeout=3, memory_gib=4)
+    limits = runner.Limits(test_timeout=3, memory_gib=4, kata_budget=25)
     first = runner.run_katas([EMBED], "--reference", root=checkout, limits=limits, warm=True)
     assert first[EMBED.id].status == "done"
     server = runner._server
