@@ -3,7 +3,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_tensor, reference, seeds, stuck, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.strategies import seeds
 
 KATA = "beam_search.beam_step"
 beam_step = under_test(KATA)

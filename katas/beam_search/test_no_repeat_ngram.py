@@ -3,7 +3,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, seeds, under_test
+from harness.testing import under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import seeds
 
 KATA = "beam_search.no_repeat_ngram"
 ban_repeated_ngrams = under_test(KATA)

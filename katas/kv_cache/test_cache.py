@@ -5,7 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import check_tensor, randn, seeds, under_test
+from harness.testing import under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import randn
+from harness.testing.strategies import seeds
 
 KATA = "kv_cache.cache"
 KVCache = under_test(KATA)

@@ -5,17 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import (
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    prefill_and_chunks,
-    randn,
-    randomize_parameters_,
-    reference,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, randomize_parameters_
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import prefill_and_chunks, seeds
 
 KATA = "kv_cache.cached_attention"
 cached_attention = under_test(KATA)

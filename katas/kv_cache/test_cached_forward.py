@@ -5,17 +5,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import (
-    check_inputs_unchanged,
-    check_tensor,
-    hf_gpt2,
-    prefill_and_chunks,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import prefill_and_chunks, seeds
 
 KATA = "kv_cache.cached_forward"
 cached_forward = under_test(KATA)

@@ -7,17 +7,12 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import (
-    PositionCounter,
-    check_inputs_unchanged,
-    check_tensor,
-    hf_generate,
-    hf_gpt2,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.recorders import PositionCounter
 
 KATA = "kv_cache.cached_generate"
 generate_with_cache = under_test(KATA)

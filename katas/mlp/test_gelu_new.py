@@ -5,18 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from harness.testing import (
-    OTHER_DTYPES,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
 
 KATA = "mlp.gelu_new"
 gelu_new = under_test(KATA)

@@ -3,18 +3,11 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    check_tensor,
-    configs,
-    hf_gpt2,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    stuck,
-    under_test,
-)
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.strategies import NAMED_CONFIGS, configs, seeds
 
 KATA = "model.load_gpt2_weights"
 load_gpt2_weights = under_test(KATA)

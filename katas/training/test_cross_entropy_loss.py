@@ -7,19 +7,12 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    hf_gpt2,
-    randn,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import NAMED_CONFIGS, seeds
 
 KATA = "training.cross_entropy_loss"
 cross_entropy_loss = under_test(KATA)

@@ -2,7 +2,12 @@
 import pytest
 import torch
 
-from harness.testing import NAMED_CONFIGS, ModeRecorder, check_tensor, random_tokens, reference, stuck, tiny_language_model, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import tiny_language_model
+from harness.testing.recorders import ModeRecorder
+from harness.testing.strategies import NAMED_CONFIGS
 
 KATA = "training.evaluate"
 evaluate = under_test(KATA)

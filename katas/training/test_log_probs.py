@@ -4,7 +4,11 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, randn, random_tokens, reference, seeds, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import seeds
 
 KATA = "training.log_probs"
 AXES = "batch posn_minus_1"

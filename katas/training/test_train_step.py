@@ -4,7 +4,11 @@ import copy
 import pytest
 import torch
 
-from harness.testing import NAMED_CONFIGS, check_shape, check_tensor, random_tokens, reference, stuck, tiny_language_model, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import tiny_language_model
+from harness.testing.strategies import NAMED_CONFIGS
 
 KATA = "training.train_step"
 train_step = under_test(KATA)
