@@ -1,4 +1,5 @@
 """Tests for katas/training/log_probs.py (next_token_log_probs)."""
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
@@ -7,6 +8,7 @@ from hypothesis import strategies as st
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_shape, check_tensor
 from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.strategies import seeds
 
@@ -67,3 +69,14 @@ def test_very_unlikely_tokens_have_finite_log_probs(device):
 def test_does_not_modify_its_inputs(device):
     logits, tokens = logits_and_tokens(2, 5, 7, 0, device)
     check_inputs_unchanged(next_token_log_probs, logits, tokens, kata=KATA, what="next_token_log_probs")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_the_logits(dtype, device):
+    check_function_in_dtype(next_token_log_probs, reference(KATA), *logits_and_tokens(2, 5, 7, 3, device), dtype=dtype,
+                            kata=KATA, what="next-token log-probs", axes=AXES)
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(next_token_log_probs, reference(KATA), *logits_and_tokens(2, 5, 7, 3, "cpu"), kata=KATA,
+                           what="next_token_log_probs")

@@ -91,3 +91,14 @@ def test_three_steps_match_the_reference(optimizer_name, device):
         check_tensor(mine, theirs, kata=KATA, what=f"the loss of step {seed + 1}", atol=1e-5,
                      hint="Each step's gradient must be its own batch's: gradients accumulate until zeroed.")
     check_same_parameters(model, twin, f"after three steps with {optimizer_name}")
+
+
+def test_a_float64_model_trains_in_float64(device):
+    (model, optimizer), (twin, twin_optimizer) = twins("adamw", device)
+    model.double(), twin.double()
+    tokens = batch(4, device)
+    loss = train_step(model, optimizer, tokens)
+    expected = reference(KATA)(twin, twin_optimizer, tokens)
+    check_tensor(loss, expected, kata=KATA, what="the loss of a float64 model", atol=1e-9, rtol=1e-9,
+                 hint="Keep the model's dtype: no .float() on the logits or the loss.")
+    check_same_parameters(model, twin, "after one step of a float64 model")
