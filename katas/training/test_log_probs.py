@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.testing import reference, under_test
-from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.asserts import check_shape, check_tensor, diagnose
 from harness.testing.data import randn, random_tokens
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.properties import check_inputs_unchanged
@@ -61,9 +61,12 @@ def test_very_unlikely_tokens_have_finite_log_probs(device):
     # exp(-200) is 0 in float32: log(softmax(...)) gives -inf, log_softmax gives -200.
     logits = torch.tensor([[[200.0, 0.0], [200.0, 0.0], [0.0, 0.0]]], device=device)
     tokens = torch.tensor([[0, 1, 1]], device=device)
-    check_tensor(next_token_log_probs(logits, tokens), torch.tensor([[-200.0, -200.0]], device=device), kata=KATA,
-                 what="log-probs of very unlikely tokens", axes=AXES, atol=1e-3,
-                 hint="log(softmax(x)) underflows to -inf; log_softmax computes the same thing stably.")
+    actual = next_token_log_probs(logits, tokens)
+    unstable = logits[:, :-1].softmax(dim=-1).log().gather(dim=-1, index=tokens[:, 1:, None])[..., 0]
+    hint = diagnose(actual, [(unstable, "log(softmax(x)) underflows to -inf; log_softmax computes the same thing stably.")],
+                    SHIFT_HINT)
+    check_tensor(actual, torch.tensor([[-200.0, -200.0]], device=device), kata=KATA,
+                 what="log-probs of very unlikely tokens", axes=AXES, atol=1e-3, hint=hint)
 
 
 def test_does_not_modify_its_inputs(device):
