@@ -24,7 +24,7 @@ import jaxtyping
 import torch
 
 from harness import Config, parts
-from harness.testing import hf_gpt2
+from harness.testing.oracles import hf_gpt2
 
 PROMPT_LEN = 16
 FULL = [(batch, new) for batch in (1, 8) for new in (32, 128, 256)]

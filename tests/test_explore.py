@@ -13,7 +13,7 @@ from harness import demo, explore, lens, parts, text
 from harness.__main__ import main
 from harness.checkpoint import save_checkpoint
 from harness.config import Config
-from harness.testing import hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_gpt2, reference_gpt2
 
 CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=50257, n_ctx=48)
 PROMPT = "Hello world, I am a language model."

@@ -12,7 +12,8 @@ import torch
 
 from harness import isolation, loader, manifest
 from harness.config import Config
-from harness.testing import randomize_parameters_, reference, under_test
+from harness.testing import reference, under_test
+from harness.testing.data import randomize_parameters_
 from harness.wire import RemoteError
 
 KATA = "mlp.gelu_new"  # a kata with no dependencies: its worker holds nothing of reference/ it could use

@@ -10,7 +10,9 @@ from torch import nn
 
 from harness import lens
 from harness.config import Config
-from harness.testing import hf_gpt2, random_tokens, reference, reference_gpt2
+from harness.testing import reference
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_gpt2, reference_gpt2
 
 CFG = Config(d_model=24, n_heads=4, n_layers=2, d_vocab=29, n_ctx=16)
 SEED = 5

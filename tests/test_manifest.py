@@ -117,3 +117,36 @@ def test_the_readmes_table_of_katas_is_the_manifest():
     start = lines.index("| # | kata | file |\n")
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
     assert "".join(lines[start:end]) == readme_table(), "README.md's table of katas differs from manifest.toml; it should read:\n" + readme_table()
+
+
+def _expected_errors(test_file) -> "list[tuple[str, int]]":
+    """(exception name, line) of every error a suite demands: pytest.raises(X, ...), and `try: ... except X:
+    return` (the test passes only when X is raised); a tuple of types gives each."""
+    found = []
+    for node in ast.walk(ast.parse(test_file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.raises" and node.args:
+            kind = node.args[0]
+        elif isinstance(node, ast.ExceptHandler) and node.type is not None and len(node.body) == 1 and \
+                isinstance(node.body[0], ast.Return) and node.body[0].value is None:
+            kind = node.type
+        else:
+            continue
+        kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+        found += [(ast.unparse(each).rsplit(".", 1)[-1], node.lineno) for each in kinds]
+    return found
+
+
+def _docstrings(source: str) -> str:
+    tree = ast.parse(source)
+    nodes = [tree] + [node for node in ast.walk(tree) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    return "\n".join(ast.get_docstring(node) or "" for node in nodes)
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=IDS)
+def test_every_error_a_suite_expects_is_documented_in_the_stub(kata):
+    """A learner reads only the stub: an error the suite demands (pytest.raises) must be named in its docstrings."""
+    documented = _docstrings(kata.file.read_text(encoding="utf-8"))
+    missing = [f"{name} (line {line})" for name, line in _expected_errors(kata.test_file) if name not in documented]
+    assert not missing, (f"{kata.relative(kata.test_file)} expects {', '.join(missing)}, which the docstrings of "
+                         f"{kata.relative(kata.file)} never name: say when it is raised (edit the reference's docstring, "
+                         f"then python -m harness stub {kata.id} > {kata.relative(kata.file)})")

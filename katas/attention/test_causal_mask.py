@@ -3,22 +3,12 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    OTHER_DTYPES,
-    attention_sizes,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_inputs_unchanged,
-    check_new_tensor,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    seeds,
-    stuck,
-    under_test,
-)
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_new_tensor, check_shape, check_tensor, diagnose
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import attention_sizes, seeds
 
 KATA = "attention.causal_mask"
 AXES = "batch n_heads query_pos key_pos"
@@ -68,8 +58,16 @@ def test_no_nan_even_with_infinite_or_huge_scores(device):
     scores[..., 0] = 1e38
     scores[0, 0, 4, 4] = float("-inf")
     masked = apply_causal_mask(scores)
+    keep = (expected_mask(scores) == scores).float()
+    hint = diagnose(masked, [
+        (scores * keep + (1 - keep) * float("-inf"),
+         "Fill the masked entries (masked_fill or torch.where); multiplying by a 0/1 mask turns 0 * inf into NaN."),
+        (torch.where(keep.bool(), scores, float("-inf")),
+         "Fill with torch.finfo(scores.dtype).min, as the docstring says, not -inf."),
+    ], "Keep scores[..., i, j] where j <= i, whatever their value (1e38, -inf), and fill the rest with "
+       "torch.finfo(scores.dtype).min.")
     check_tensor(masked, expected_mask(scores), kata=KATA, what="apply_causal_mask output", atol=0, rtol=0, axes=AXES,
-                 hint="Fill the masked entries (masked_fill or torch.where); multiplying by a 0/1 mask turns 0 * inf into NaN.")
+                 hint=hint)
 
 
 def test_does_not_modify_its_input(device):

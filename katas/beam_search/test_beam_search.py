@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import check_tensor, hf_as_model, hf_generate, hf_gpt2, random_tokens, under_test
+from harness.testing import under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2
 
 KATA = "beam_search.beam_search"
 beam_search = under_test(KATA)

@@ -1,9 +1,13 @@
 """Tests for katas/beam_search/beam_step.py (beam_step)."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_tensor, reference, seeds, stuck, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype
+from harness.testing.strategies import seeds
 
 KATA = "beam_search.beam_step"
 beam_step = under_test(KATA)
@@ -56,3 +60,19 @@ def test_the_last_step_finishes_the_top_num_beams(device):
     got = beam_step(tokens, torch.zeros(2, device=device), log_probs, eos_token_id=None, is_last_step=True)
     check_tensor(got[2], torch.tensor([[2, 0], [1, 0]], device=device), kata=KATA, what="finished tokens on the last step",
                  hint="On the last step every candidate ends; the top num_beams of them are finished.")
+
+
+def some_step(device="cpu"):
+    generator = torch.Generator().manual_seed(3)
+    tokens = torch.randint(0, 7, (3, 4), generator=generator).to(device)
+    scores = (-3 * torch.rand(3, generator=generator)).to(device)
+    log_probs = torch.randn(3, 7, generator=generator).log_softmax(dim=-1).to(device)
+    return tokens, scores, log_probs
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+@pytest.mark.parametrize("eos_token_id", [None, 2])
+def test_keeps_the_dtype_of_its_scores(dtype, eos_token_id, device):
+    check_function_in_dtype(beam_step, reference(KATA), *some_step(device), dtype=dtype, kata=KATA, what="beam_step's results",
+                            eos_token_id=eos_token_id)
+

@@ -1,9 +1,14 @@
 """Tests for katas/beam_search/no_repeat_ngram.py (ban_repeated_ngrams)."""
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, seeds, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.dtypes import DEVICE_HINT, OTHER_DTYPES, check_function_in_dtype, on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import seeds
 
 KATA = "beam_search.no_repeat_ngram"
 ban_repeated_ngrams = under_test(KATA)
@@ -50,3 +55,23 @@ def test_a_prefix_seen_in_another_beam_bans_nothing(device):
 def test_does_not_modify_its_inputs(device):
     check_inputs_unchanged(lambda x, t: ban_repeated_ngrams(x, t, 2), torch.zeros(2, 6, device=device),
                            torch.tensor([[1, 2, 5, 1], [1, 2, 1, 2]], device=device), kata=KATA, what="ban_repeated_ngrams")
+
+
+def some_beams(device="cpu"):
+    tokens = torch.tensor([[1, 2, 1, 2, 1], [0, 1, 2, 0, 1], [3, 3, 3, 3, 3]], device=device)
+    log_probs = torch.randn(3, 5, generator=torch.Generator().manual_seed(0)).log_softmax(dim=-1).to(device)
+    return log_probs, tokens
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_the_log_probs(dtype, device):
+    check_function_in_dtype(ban_repeated_ngrams, reference(KATA), *some_beams(device), 2, dtype=dtype, kata=KATA,
+                            what="log-probs after the bans")
+
+
+def test_creates_no_tensor_on_another_device():
+    """The tokens stay on the CPU (the bans read them as lists); the log-probs are on the meta device."""
+    log_probs, tokens = some_beams()
+    out = on_meta(ban_repeated_ngrams, log_probs.to("meta"), tokens, 2, kata=KATA, what="ban_repeated_ngrams")
+    check_shape(out, log_probs.shape, log_probs.dtype, kata=KATA, what="log-probs after the bans on the meta device",
+                axes="beams d_vocab", device=torch.device("meta"), hint=DEVICE_HINT)

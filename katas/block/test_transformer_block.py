@@ -3,24 +3,13 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    OTHER_DTYPES,
-    check_batch_independent,
-    check_causal,
-    check_gradients,
-    check_inputs_unchanged,
-    check_matches_hugging_face,
-    check_matches_reference,
-    check_module_in_dtype,
-    check_module_on_meta,
-    check_shape,
-    configs_and_sizes,
-    matching_modules,
-    randn,
-    random_tokens,
-    seeds,
-)
+from harness.testing.asserts import check_shape
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_module_in_dtype, check_module_on_meta
+from harness.testing.gradients import check_gradients
+from harness.testing.oracles import check_matches_hugging_face, check_matches_reference, matching_modules
+from harness.testing.properties import check_batch_independent, check_causal, check_inputs_unchanged
+from harness.testing.strategies import NAMED_CONFIGS, configs_and_sizes, seeds
 
 KATA = "block.transformer_block"
 AXES = "batch posn d_model"

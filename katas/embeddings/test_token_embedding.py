@@ -3,23 +3,12 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    OTHER_DTYPES,
-    check_gradients,
-    check_module_in_dtype,
-    check_module_on_meta,
-    check_shape,
-    check_tensor,
-    configs_and_sizes,
-    hf_gpt2,
-    matching_modules,
-    module_like,
-    random_tokens,
-    reference_gpt2,
-    seeds,
-    tokens_with_extremes,
-)
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens, tokens_with_extremes
+from harness.testing.dtypes import OTHER_DTYPES, check_module_in_dtype, check_module_on_meta
+from harness.testing.gradients import check_gradients
+from harness.testing.oracles import hf_gpt2, matching_modules, module_like, reference_gpt2
+from harness.testing.strategies import NAMED_CONFIGS, configs_and_sizes, seeds
 
 KATA = "embeddings.token_embedding"
 AXES = "batch posn d_model"

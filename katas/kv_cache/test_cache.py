@@ -5,7 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import check_tensor, randn, seeds, under_test
+from harness.testing import under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import randn
+from harness.testing.dtypes import DEVICE_HINT, OTHER_DTYPES, dtype_hint
+from harness.testing.strategies import seeds
 
 KATA = "kv_cache.cache"
 KVCache = under_test(KATA)
@@ -109,3 +113,29 @@ def test_reorder_copies_rows_in_every_layer(beam_indices, device):
     keys_after, _ = cache.update(0, k, v)
     check_tensor(keys_after, torch.cat([keys[0][beam_indices], k], dim=2), kata=KATA,
                  what="keys returned by the first update after a reorder", axes="batch n_heads total d_head", hint=hint)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_buffers_take_the_dtype_they_are_given(dtype, device):
+    cache = KVCache(CFG, 2, device=device, dtype=dtype)
+    for name in ("keys", "values"):
+        buffer = getattr(cache, name)
+        assert buffer.dtype == dtype, f"KVCache(..., dtype={dtype}).{name} has dtype {buffer.dtype}. {dtype_hint(dtype)}"
+    expected = fill(cache, [3, 2], seed=5, device=device)
+    for layer in range(CFG.n_layers):
+        for name, returned, want in (("keys", cache.keys, expected[0]), ("values", cache.values, expected[1])):
+            check_tensor(returned[layer, :, :, :5], want[layer].to(dtype), kata=KATA, what=f"cached {name} in {dtype}",
+                         axes="batch n_heads total d_head", hint=dtype_hint(dtype))
+
+
+def test_buffers_are_on_the_device_they_are_given():
+    cache = KVCache(CFG, 2, device="meta")
+    for name in ("keys", "values"):
+        buffer = getattr(cache, name)
+        assert buffer.device.type == "meta", (
+            f"KVCache(..., device='meta').{name} is on {buffer.device}: allocate the buffers with device=device. {DEVICE_HINT}")
+    k, v = new_entries(2, 3, seed=0, device="meta")
+    keys, values = cache.update(0, k, v)
+    assert keys.device.type == values.device.type == "meta" and tuple(keys.shape) == tuple(k.shape), (
+        f"update on the meta device returned keys of shape {tuple(keys.shape)} on {keys.device}, expected "
+        f"{tuple(k.shape)} on meta.")

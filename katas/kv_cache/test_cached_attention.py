@@ -5,17 +5,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import (
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    prefill_and_chunks,
-    randn,
-    randomize_parameters_,
-    reference,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, randomize_parameters_
+from harness.testing.dtypes import DEVICE_HINT, OTHER_DTYPES, TOLERANCES, dtype_hint, on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import prefill_and_chunks, seeds
 
 KATA = "kv_cache.cached_attention"
 cached_attention = under_test(KATA)
@@ -96,3 +91,34 @@ def test_leaves_its_input_unchanged(device):
     cache = reference("kv_cache.cache")(CFG, 2, device=device)
     check_inputs_unchanged(lambda x: cached_attention(attn, x, cache, 0), randn(2, 3, CFG.d_model, seed=8, device=device),
                            kata=KATA, what="cached_attention")
+
+
+def prompt_then_next(run, attn, x: torch.Tensor, *, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`run` over the first 3 positions of x, then over the rest, with a cache in `dtype` on `device`."""
+    cache = reference("kv_cache.cache")(CFG, x.shape[0], device=device, dtype=dtype)
+    with torch.no_grad():
+        first = run(attn, x[:, :3], cache, 1)
+        cache.advance(3)
+        return first, run(attn, x[:, 3:], cache, 1)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_its_inputs(dtype, device):
+    attn = attention(3, device).to(dtype)
+    x = randn(2, 5, CFG.d_model, seed=4, device=device).to(dtype)
+    mine = prompt_then_next(cached_attention, attn, x, dtype=dtype, device=device)
+    theirs = prompt_then_next(reference(KATA), attn, x, dtype=dtype, device=device)
+    atol, rtol = TOLERANCES[dtype]
+    for part, got, want in zip(("the prompt", "the next positions"), mine, theirs):
+        check_tensor(got, want, kata=KATA, what=f"cached_attention's output for {part} in {dtype}", axes=AXES,
+                     atol=atol, rtol=rtol, hint=dtype_hint(dtype))
+
+
+def test_creates_no_tensor_on_another_device():
+    attn = attention(3, "cpu").to("meta")
+    x = randn(2, 5, CFG.d_model, seed=4).to("meta")
+    mine = on_meta(lambda: prompt_then_next(cached_attention, attn, x, dtype=torch.float32, device="meta"),
+                   kata=KATA, what="cached_attention")
+    for part, got, want in zip(("the prompt", "the next positions"), mine, [(2, 3, CFG.d_model), (2, 2, CFG.d_model)]):
+        check_shape(got, want, torch.float32, kata=KATA, what=f"cached_attention's output for {part} on the meta device",
+                    axes=AXES, device=torch.device("meta"), hint=DEVICE_HINT)

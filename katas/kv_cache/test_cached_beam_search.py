@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import PositionCounter, check_tensor, hf_generate, hf_gpt2, random_tokens, reference, reference_gpt2, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.recorders import PositionCounter
 
 KATA = "kv_cache.cached_beam_search"
 beam_search_with_cache = under_test(KATA)
@@ -74,3 +78,14 @@ def test_too_long_for_the_context_is_an_error_before_searching(device):
     with PositionCounter(model) as counter, pytest.raises(ValueError):
         beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3)
     assert counter.calls == [], "raise the ValueError before running the model at all"
+
+
+def test_a_float64_model_searches_as_it_does_uncached(device):
+    """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
+    model = reference("model.gpt2")(CFG)
+    model.load_state_dict(reference_gpt2(CFG, 3, "cpu").state_dict())
+    model = model.to(device=device, dtype=torch.float64).eval()
+    prompt = random_tokens(2, 4, CFG.d_vocab, seed=13, device=device)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(model, prompt))
+    check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
+                 "cached beam search of a float64 model vs parts.beam_search")

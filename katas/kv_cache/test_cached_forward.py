@@ -5,17 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.config import Config
-from harness.testing import (
-    check_inputs_unchanged,
-    check_tensor,
-    hf_gpt2,
-    prefill_and_chunks,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.dtypes import DEVICE_HINT, OTHER_DTYPES, TOLERANCES, dtype_hint, on_meta
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import prefill_and_chunks, seeds
 
 KATA = "kv_cache.cached_forward"
 cached_forward = under_test(KATA)
@@ -113,3 +109,38 @@ def test_leaves_its_input_unchanged(device):
     cache = new_cache(2, device)
     check_inputs_unchanged(lambda tokens: cached_forward(model, tokens, cache), random_tokens(2, 4, CFG.d_vocab, seed=9, device=device),
                            kata=KATA, what="cached_forward")
+
+
+def model_in(dtype, device) -> torch.nn.Module:
+    """A copy of the reference GPT2 (random weights) converted with .to(dtype)."""
+    model = reference("model.gpt2")(CFG)
+    model.load_state_dict(reference_gpt2(CFG, 2, "cpu").state_dict())
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def prompt_then_next(run, model, tokens: torch.Tensor, *, dtype, device) -> list[torch.Tensor]:
+    cache = reference("kv_cache.cache")(CFG, tokens.shape[0], device=device, dtype=dtype)
+    with torch.no_grad():
+        return [run(model, tokens[:, :4], cache), run(model, tokens[:, 4:], cache)]
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_the_model(dtype, device):
+    model = model_in(dtype, device)
+    tokens = random_tokens(2, 6, CFG.d_vocab, seed=8, device=device)
+    mine = prompt_then_next(cached_forward, model, tokens, dtype=dtype, device=device)
+    theirs = prompt_then_next(reference(KATA), model, tokens, dtype=dtype, device=device)
+    atol, rtol = TOLERANCES[dtype]
+    for part, got, want in zip(("the prompt", "the next positions"), mine, theirs):
+        check_tensor(got, want, kata=KATA, what=f"cached_forward's logits for {part} in {dtype}", axes=AXES,
+                     atol=atol, rtol=rtol, hint=dtype_hint(dtype))
+
+
+def test_creates_no_tensor_on_another_device():
+    model = model_in(torch.float32, "cpu").to("meta")
+    tokens = random_tokens(2, 6, CFG.d_vocab, seed=8).to("meta")
+    mine = on_meta(lambda: prompt_then_next(cached_forward, model, tokens, dtype=torch.float32, device="meta"),
+                   kata=KATA, what="cached_forward")
+    for part, got, want in zip(("the prompt", "the next positions"), mine, [(2, 4, CFG.d_vocab), (2, 2, CFG.d_vocab)]):
+        check_shape(got, want, torch.float32, kata=KATA, what=f"cached_forward's logits for {part} on the meta device",
+                    axes=AXES, device=torch.device("meta"), hint=DEVICE_HINT)

@@ -7,17 +7,12 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import (
-    PositionCounter,
-    check_inputs_unchanged,
-    check_tensor,
-    hf_generate,
-    hf_gpt2,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.recorders import PositionCounter
 
 KATA = "kv_cache.cached_generate"
 generate_with_cache = under_test(KATA)
@@ -136,3 +131,15 @@ def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device
         f"cached generation is {speedup[FEW]:.2f}x as fast as uncached for {FEW} new tokens and {speedup[MANY]:.2f}x for "
         f"{MANY}: the speedup should grow with the number of tokens (and pass 1.8x at {MANY}). Is each step running only "
         "the new token through the model?")
+
+
+def test_a_float64_model_generates_as_it_does_uncached(device):
+    """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
+    model = reference("model.gpt2")(CFG)
+    model.load_state_dict(reference_gpt2(CFG, 3, "cpu").state_dict())
+    model = model.to(device=device, dtype=torch.float64).eval()
+    prompt = random_tokens(2, 4, CFG.d_vocab, seed=13, device=device)
+    check_tensor(generate_with_cache(model, prompt, 10, eos_token_id=EOS, do_sample=False),
+                 uncached_generate(model, prompt, 10, eos_token_id=EOS, do_sample=False), kata=KATA,
+                 what="cached greedy generation of a float64 model vs parts.generate", axes="batch total_len",
+                 hint="Make the KVCache in the model's dtype and on its device (from next(model.parameters())).")

@@ -5,18 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from harness.testing import (
-    OTHER_DTYPES,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor, diagnose
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
 
 KATA = "mlp.gelu_new"
 gelu_new = under_test(KATA)
@@ -41,8 +34,11 @@ def test_matches_hugging_face_gelu_new(values, device):
 def test_is_the_tanh_approximation_not_the_exact_gelu(device):
     x = torch.linspace(-4, 4, 81, device=device)
     expected = torch.nn.functional.gelu(x, approximate="tanh")
-    check_tensor(gelu_new(x), expected, kata=KATA, what="gelu_new on [-4, 4]", atol=1e-6, rtol=1e-6,
-                 hint="GPT-2 uses the tanh approximation; the exact erf GELU differs by up to ~5e-4.")
+    actual = gelu_new(x)
+    hint = diagnose(actual, [(torch.nn.functional.gelu(x), "That is the exact erf GELU: GPT-2 uses the tanh approximation "
+                                                           "(they differ by up to ~5e-4).")],
+                    "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))): check each constant.", atol=1e-6, rtol=1e-6)
+    check_tensor(actual, expected, kata=KATA, what="gelu_new on [-4, 4]", atol=1e-6, rtol=1e-6, hint=hint)
 
 
 def test_does_not_modify_its_input(device):

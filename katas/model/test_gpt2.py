@@ -4,29 +4,14 @@ import torch
 from hypothesis import given
 
 from harness.config import Config
-from harness.testing import (
-    NAMED_CONFIGS,
-    OTHER_DTYPES,
-    check_batch_independent,
-    check_causal,
-    check_gradients,
-    check_inputs_unchanged,
-    check_matches_reference,
-    check_module_in_dtype,
-    check_module_on_meta,
-    check_shape,
-    check_tensor,
-    configs_and_sizes,
-    hf_gpt2,
-    matching_modules,
-    module_like,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    tokens_with_extremes,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens, tokens_with_extremes
+from harness.testing.dtypes import OTHER_DTYPES, check_module_in_dtype, check_module_on_meta
+from harness.testing.gradients import check_gradients
+from harness.testing.oracles import check_matches_reference, hf_gpt2, matching_modules, module_like, reference_gpt2
+from harness.testing.properties import check_batch_independent, check_causal, check_inputs_unchanged
+from harness.testing.strategies import NAMED_CONFIGS, configs_and_sizes, seeds
 
 KATA = "model.gpt2"
 AXES = "batch posn d_vocab"

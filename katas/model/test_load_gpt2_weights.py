@@ -3,18 +3,11 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    check_tensor,
-    configs,
-    hf_gpt2,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    stuck,
-    under_test,
-)
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.strategies import NAMED_CONFIGS, configs, seeds
 
 KATA = "model.load_gpt2_weights"
 load_gpt2_weights = under_test(KATA)
@@ -68,7 +61,7 @@ def test_loaded_model_matches_hugging_face_logits(name, device):
                      atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("missing", ["transformer.h.1.attn.c_attn.bias", "lm_head.weight", "transformer.ln_f.weight"])
+@pytest.mark.parametrize("missing", ["transformer.h.1.attn.c_attn.bias", "transformer.wpe.weight", "transformer.ln_f.weight"])
 def test_a_missing_key_is_an_error_that_names_it(missing, device):
     cfg = NAMED_CONFIGS["many_heads"]
     state = dict(hf_gpt2(cfg, 0, str(device)).state_dict())
@@ -94,3 +87,47 @@ def test_does_not_modify_the_hugging_face_state_dict(device):
     assert state.keys() == before.keys(), f"load_gpt2_weights removed or added keys of the dict it was given.\n{stuck(KATA)}"
     for key, value in before.items():
         assert torch.equal(state[key], value), f"load_gpt2_weights changed hf_state_dict[{key!r}].\n{stuck(KATA)}"
+
+
+OLD_FORMS = {
+    "no_prefix": "keys without 'transformer.'",
+    "no_lm_head": "no lm_head.weight (tied to wte.weight)",
+    "mask_buffers": "the buffers attn.bias and attn.masked_bias",
+}
+
+
+def as_older_transformers_saved(state: dict, cfg, forms: "list[str]") -> dict:
+    """`state` as older transformers versions saved it, in the given ways (OLD_FORMS)."""
+    state = dict(state)
+    if "mask_buffers" in forms:
+        for layer in range(cfg.n_layers):
+            state[f"transformer.h.{layer}.attn.bias"] = torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx))[None, None].bool()
+            state[f"transformer.h.{layer}.attn.masked_bias"] = torch.tensor(-1e4)
+    if "no_lm_head" in forms:
+        del state["lm_head.weight"]
+    if "no_prefix" in forms:
+        state = {key.removeprefix("transformer."): value for key, value in state.items()}
+    return state
+
+
+@pytest.mark.parametrize("forms", [["no_prefix"], ["no_lm_head"], ["mask_buffers"], list(OLD_FORMS)],
+                         ids=["no_prefix", "no_lm_head", "mask_buffers", "all"])
+def test_loads_state_dicts_as_older_transformers_saved_them(forms, device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    state = as_older_transformers_saved(hf_gpt2(cfg, 0, str(device)).state_dict(), cfg, forms)
+    model = empty_gpt2(cfg, device)
+    try:
+        load_gpt2_weights(model, state)
+    except (KeyError, ValueError, RuntimeError) as error:
+        pytest.fail(f"load_gpt2_weights refused a state dict with {' and '.join(OLD_FORMS[f] for f in forms)}, as older "
+                    f"transformers versions saved them: {type(error).__name__}: {error}\n{stuck(KATA)}", pytrace=False)
+    check_same_parameters(model, reference_gpt2(cfg, 0, str(device)))
+
+
+def test_an_unexpected_key_without_the_prefix_is_still_an_error(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    state = as_older_transformers_saved(hf_gpt2(cfg, 0, str(device)).state_dict(), cfg, list(OLD_FORMS))
+    state["h.0.attn.c_attn.extra"] = torch.zeros(cfg.d_model, device=device)
+    error = error_raised_by_loading(state, cfg, device, "an unexpected key 'h.0.attn.c_attn.extra'")
+    assert "h.0.attn.c_attn.extra" in str(error), (
+        f"The error should name the unexpected key 'h.0.attn.c_attn.extra'; it said: {error!r}\n{stuck(KATA)}")

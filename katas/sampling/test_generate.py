@@ -3,7 +3,11 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import check_inputs_unchanged, check_tensor, hf_as_model, hf_generate, hf_gpt2, random_tokens, reference, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2
+from harness.testing.properties import check_inputs_unchanged
 
 KATA = "sampling.generate"
 generate = under_test(KATA)

@@ -3,20 +3,11 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import (
-    OTHER_DTYPES,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    sampling_inputs,
-    seeds,
-    stuck,
-    under_test,
-)
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.strategies import sampling_inputs, seeds
 
 KATA = "sampling.gumbel_sample"
 sample_with_gumbel = under_test(KATA)

@@ -4,20 +4,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import (
-    OTHER_DTYPES,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_inputs_unchanged,
-    check_new_tensor,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    sampling_inputs,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_new_tensor, check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import sampling_inputs
 
 KATA = "sampling.repetition_penalty"
 apply_repetition_penalty = under_test(KATA)

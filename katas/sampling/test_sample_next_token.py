@@ -6,7 +6,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_shape, check_tensor, reference, sampling_inputs, seeds, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.strategies import sampling_inputs, seeds
 
 KATA = "sampling.sample_next_token"
 sample_next_token = under_test(KATA)

@@ -4,21 +4,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import (
-    OTHER_DTYPES,
-    check_function_in_dtype,
-    check_function_on_meta,
-    check_inputs_unchanged,
-    check_new_tensor,
-    check_shape,
-    check_tensor,
-    randn,
-    random_tokens,
-    reference,
-    sampling_inputs,
-    stuck,
-    under_test,
-)
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_new_tensor, check_shape, check_tensor, diagnose
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import sampling_inputs
 
 KATA = "sampling.top_k"
 top_k_filter = under_test(KATA)
@@ -44,8 +35,13 @@ def test_matches_hugging_face_ties_included(inputs, k, device):
 def test_keeps_every_token_tied_with_the_kth(device):
     logits = torch.tensor([[5.0, 3.0, 3.0, 3.0, 1.0]], device=device)
     inf = float("-inf")
-    check_tensor(top_k_filter(logits, 2), torch.tensor([[5.0, 3.0, 3.0, 3.0, inf]], device=device), kata=KATA,
-                 what="top_k_filter([[5, 3, 3, 3, 1]], k=2)", hint="The three tokens tied at the 2nd largest all stay.")
+    actual = top_k_filter(logits, 2)
+    hint = diagnose(actual, [(torch.tensor([[5.0, 3.0, inf, inf, inf]], device=device),
+                              "Exactly k kept (torch.topk's indices): the three tokens tied at the 2nd largest all stay, as "
+                              "in Hugging Face. Keep every logit >= the k-th largest value.")],
+                    "Keep every logit >= the k-th largest value (ties included); set the others to -inf.")
+    check_tensor(actual, torch.tensor([[5.0, 3.0, 3.0, 3.0, inf]], device=device), kata=KATA,
+                 what="top_k_filter([[5, 3, 3, 3, 1]], k=2)", hint=hint)
 
 
 def test_k_must_be_positive(device):

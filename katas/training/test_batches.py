@@ -4,7 +4,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_shape, check_tensor, reference, stuck, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_shape, check_tensor
 
 KATA = "training.batches"
 shuffled_batches = under_test(KATA)

@@ -7,19 +7,13 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import (
-    NAMED_CONFIGS,
-    check_inputs_unchanged,
-    check_shape,
-    check_tensor,
-    hf_gpt2,
-    randn,
-    random_tokens,
-    reference,
-    reference_gpt2,
-    seeds,
-    under_test,
-)
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import NAMED_CONFIGS, seeds
 
 KATA = "training.cross_entropy_loss"
 cross_entropy_loss = under_test(KATA)
@@ -79,3 +73,14 @@ def test_gradients_match_the_reference(batch, posn, d_vocab, seed, device):
 def test_does_not_modify_its_inputs(device):
     logits, tokens = logits_and_tokens(2, 5, 7, 0, device)
     check_inputs_unchanged(cross_entropy_loss, logits, tokens, kata=KATA, what="cross_entropy_loss")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_the_logits(dtype, device):
+    check_function_in_dtype(cross_entropy_loss, reference(KATA), *logits_and_tokens(2, 5, 7, 3, device), dtype=dtype,
+                            kata=KATA, what="the loss")
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(cross_entropy_loss, reference(KATA), *logits_and_tokens(2, 5, 7, 3, "cpu"), kata=KATA,
+                           what="cross_entropy_loss")

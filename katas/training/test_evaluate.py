@@ -2,7 +2,12 @@
 import pytest
 import torch
 
-from harness.testing import NAMED_CONFIGS, ModeRecorder, check_tensor, random_tokens, reference, stuck, tiny_language_model, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import tiny_language_model
+from harness.testing.recorders import ModeRecorder
+from harness.testing.strategies import NAMED_CONFIGS
 
 KATA = "training.evaluate"
 evaluate = under_test(KATA)
@@ -49,3 +54,15 @@ def test_changes_no_parameter_and_leaves_no_gradient(device):
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), f"evaluate changed the parameter {name}.\n{stuck(KATA)}"
     assert all(param.grad is None for param in model.parameters()), f"evaluate left gradients in .grad: no backward() here.\n{stuck(KATA)}"
+
+
+def test_a_float64_model_is_evaluated_in_float64(device):
+    model, windows = tiny_language_model(CFG, 0, device).double(), held_out(device)
+    with torch.no_grad():
+        expected = reference("training.cross_entropy_loss")(model(windows), windows)
+    loss = evaluate(model, windows, 2)
+    assert isinstance(loss, float), f"evaluate returns a Python float (loss.item()), got {type(loss).__name__}.\n{stuck(KATA)}"
+    check_tensor(torch.tensor(loss, dtype=torch.float64, device=device), expected, kata=KATA,
+                 what="the held-out loss of a float64 model", atol=1e-9, rtol=1e-9,
+                 hint="Sum the batches' losses as Python floats (loss.item()) or in the model's dtype: a float32 total "
+                 "rounds a float64 model's loss.")

@@ -1,10 +1,16 @@
 """Tests for katas/training/log_probs.py (next_token_log_probs)."""
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, randn, random_tokens, reference, seeds, under_test
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_shape, check_tensor, diagnose
+from harness.testing.data import randn, random_tokens
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.strategies import seeds
 
 KATA = "training.log_probs"
 AXES = "batch posn_minus_1"
@@ -55,11 +61,25 @@ def test_very_unlikely_tokens_have_finite_log_probs(device):
     # exp(-200) is 0 in float32: log(softmax(...)) gives -inf, log_softmax gives -200.
     logits = torch.tensor([[[200.0, 0.0], [200.0, 0.0], [0.0, 0.0]]], device=device)
     tokens = torch.tensor([[0, 1, 1]], device=device)
-    check_tensor(next_token_log_probs(logits, tokens), torch.tensor([[-200.0, -200.0]], device=device), kata=KATA,
-                 what="log-probs of very unlikely tokens", axes=AXES, atol=1e-3,
-                 hint="log(softmax(x)) underflows to -inf; log_softmax computes the same thing stably.")
+    actual = next_token_log_probs(logits, tokens)
+    unstable = logits[:, :-1].softmax(dim=-1).log().gather(dim=-1, index=tokens[:, 1:, None])[..., 0]
+    hint = diagnose(actual, [(unstable, "log(softmax(x)) underflows to -inf; log_softmax computes the same thing stably.")],
+                    SHIFT_HINT)
+    check_tensor(actual, torch.tensor([[-200.0, -200.0]], device=device), kata=KATA,
+                 what="log-probs of very unlikely tokens", axes=AXES, atol=1e-3, hint=hint)
 
 
 def test_does_not_modify_its_inputs(device):
     logits, tokens = logits_and_tokens(2, 5, 7, 0, device)
     check_inputs_unchanged(next_token_log_probs, logits, tokens, kata=KATA, what="next_token_log_probs")
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_keeps_the_dtype_of_the_logits(dtype, device):
+    check_function_in_dtype(next_token_log_probs, reference(KATA), *logits_and_tokens(2, 5, 7, 3, device), dtype=dtype,
+                            kata=KATA, what="next-token log-probs", axes=AXES)
+
+
+def test_creates_no_tensor_on_another_device():
+    check_function_on_meta(next_token_log_probs, reference(KATA), *logits_and_tokens(2, 5, 7, 3, "cpu"), kata=KATA,
+                           what="next_token_log_probs")

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import ModeRecorder, random_tokens, reference, stuck, tiny_language_model, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.data import random_tokens
+from harness.testing.oracles import tiny_language_model
+from harness.testing.recorders import ModeRecorder
 
 KATA = "training.train"
 train = under_test(KATA)

@@ -4,7 +4,11 @@ import copy
 import pytest
 import torch
 
-from harness.testing import NAMED_CONFIGS, check_shape, check_tensor, random_tokens, reference, stuck, tiny_language_model, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.oracles import tiny_language_model
+from harness.testing.strategies import NAMED_CONFIGS
 
 KATA = "training.train_step"
 train_step = under_test(KATA)
@@ -87,3 +91,14 @@ def test_three_steps_match_the_reference(optimizer_name, device):
         check_tensor(mine, theirs, kata=KATA, what=f"the loss of step {seed + 1}", atol=1e-5,
                      hint="Each step's gradient must be its own batch's: gradients accumulate until zeroed.")
     check_same_parameters(model, twin, f"after three steps with {optimizer_name}")
+
+
+def test_a_float64_model_trains_in_float64(device):
+    (model, optimizer), (twin, twin_optimizer) = twins("adamw", device)
+    model.double(), twin.double()
+    tokens = batch(4, device)
+    loss = train_step(model, optimizer, tokens)
+    expected = reference(KATA)(twin, twin_optimizer, tokens)
+    check_tensor(loss, expected, kata=KATA, what="the loss of a float64 model", atol=1e-9, rtol=1e-9,
+                 hint="Keep the model's dtype: no .float() on the logits or the loss.")
+    check_same_parameters(model, twin, "after one step of a float64 model")

@@ -6,7 +6,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.testing import check_inputs_unchanged, check_shape, check_tensor, random_tokens, reference, stuck, under_test
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.data import random_tokens
+from harness.testing.properties import check_inputs_unchanged
 
 KATA = "training.windows"
 AXES = "n_windows n_ctx"

@@ -40,4 +40,5 @@ def beam_step(
     ends = ends | is_last_step
     finished = ends & (torch.arange(2 * num_beams, device=ends.device) < num_beams)
     live = torch.topk(candidate_scores + ends * FINISHED, num_beams).indices
-    return candidates[live], candidate_scores[live] + ends[live] * FINISHED, candidates[finished], candidate_scores[finished]
+    live_scores = candidate_scores[live] + ends[live].to(candidate_scores.dtype) * FINISHED  # bool * float would be float32
+    return candidates[live], live_scores, candidates[finished], candidate_scores[finished]

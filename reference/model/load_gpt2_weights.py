@@ -20,9 +20,15 @@ Hugging Face's Conv1D layers store weights as (in, out), like ours. c_attn holds
 side by side along its last axis, and inside each the heads are contiguous: columns
 h*d_head .. (h+1)*d_head - 1 belong to head h.
 
-Be strict, unlike a `load_state_dict(strict=False)` that leaves a misnamed weight random: a
-Hugging Face key you did not use, or a parameter of the model you did not fill, is an error
-that names it.
+Older `transformers` versions saved state dicts differently; accept them too:
+- keys without the `transformer.` prefix (`wte.weight`, `h.0.ln_1.weight`, ...: a GPT2Model's);
+- no `lm_head.weight`: the unembedding is tied to the token embedding, so use `wte.weight`;
+- buffers that are not weights, `h.{i}.attn.bias` (the causal mask) and `h.{i}.attn.masked_bias`:
+  ignore them.
+
+Be strict, unlike a `load_state_dict(strict=False)` that leaves a misnamed weight random: any
+other Hugging Face key you did not use, or a parameter of the model you did not fill, is an
+error that names it.
 """
 import einops
 import torch
@@ -30,16 +36,23 @@ from torch import Tensor, nn
 
 # Old transformers versions saved the causal mask as a buffer: it is not a weight.
 NOT_WEIGHTS = (".attn.bias", ".attn.masked_bias")
+PREFIX = "transformer."  # old versions saved a GPT2Model's keys, without it
 
 
 def load_gpt2_weights(model: nn.Module, hf_state_dict: dict[str, Tensor]) -> None:
     """Copy a Hugging Face GPT2LMHeadModel state dict into our GPT2 `model`, in place.
 
     model: our GPT2 (model.cfg says its sizes); hf_state_dict: GPT2LMHeadModel(...).state_dict().
+    Also accepts older state dicts: keys without "transformer.", no lm_head.weight (tied to
+    wte.weight), attn.bias / attn.masked_bias buffers (ignored).
     Raises KeyError naming every unused Hugging Face key or unfilled parameter of ours.
     """
     cfg = model.cfg
-    remaining = {key: value for key, value in hf_state_dict.items() if not key.endswith(NOT_WEIGHTS)}
+    remaining, given_as = {}, {}  # our name for each key -> the key as hf_state_dict spells it
+    for key, value in hf_state_dict.items():
+        if not key.endswith(NOT_WEIGHTS):
+            name = key if key.startswith((PREFIX, "lm_head.")) else PREFIX + key
+            remaining[name], given_as[name] = value, key
 
     def take(key: str) -> Tensor:
         if key not in remaining:
@@ -77,7 +90,7 @@ def load_gpt2_weights(model: nn.Module, hf_state_dict: dict[str, Tensor]) -> Non
             mine + "mlp.W_out": take(hf + "mlp.c_proj.weight"),
             mine + "mlp.b_out": take(hf + "mlp.c_proj.bias"),
         }
-    lm_head = take("lm_head.weight")
+    lm_head = take("lm_head.weight") if "lm_head.weight" in remaining else ours["embed.W_E"]  # tied
     ours |= {
         "ln_final.w": take("transformer.ln_f.weight"),
         "ln_final.b": take("transformer.ln_f.bias"),
@@ -85,7 +98,7 @@ def load_gpt2_weights(model: nn.Module, hf_state_dict: dict[str, Tensor]) -> Non
         "unembed.b_U": torch.zeros(cfg.d_vocab, dtype=lm_head.dtype, device=lm_head.device),
     }
     if remaining:
-        raise KeyError(f"unexpected keys in hf_state_dict, not mapped to any parameter: {sorted(remaining)}")
+        raise KeyError(f"unexpected keys in hf_state_dict, not mapped to any parameter: {sorted(given_as[k] for k in remaining)}")
     unfilled = sorted(set(model.state_dict()) - set(ours))
     if unfilled:
         raise KeyError(f"parameters of the model left unfilled: {unfilled}")

@@ -1,0 +1,102 @@
+"""Other dtypes (float64, bfloat16) and the `meta` device, each against the reference run the same way."""
+import pytest
+import torch
+from torch import Tensor
+
+from harness.config import Config
+from harness.testing import stuck
+from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.oracles import matching_modules
+
+OTHER_DTYPES = [torch.float64, torch.bfloat16]  # besides float32: where a hard-coded float32 shows
+
+
+# float64 against the reference in float64; bfloat16 (3 significant digits) loosely: its test is
+# mostly that the output stays bfloat16.
+TOLERANCES = {torch.float32: (1e-4, 1e-4), torch.float64: (1e-9, 1e-9), torch.bfloat16: (1e-1, 1e-1)}
+
+
+def dtype_hint(dtype: torch.dtype) -> str:
+    return (f"In {dtype}, every tensor you create (zeros, ones, full, arange, a mask value, a buffer) must take "
+            f"its dtype from the inputs (dtype=x.dtype, torch.zeros_like(x), torch.finfo(x.dtype)): "
+            f"never a hard-coded float32.")
+
+
+DEVICE_HINT = ("The inputs were on the `meta` device (shapes and dtypes only): a tensor you created without "
+               "device=... lands on the CPU and cannot be mixed with them. Create tensors with device=x.device "
+               "(or torch.zeros_like(x), x.new_zeros(...)).")
+
+
+def on_meta(run, *args, kata: str, what: str):
+    """Call `run` with arguments on the meta device; a kata that creates a CPU tensor fails with a hint."""
+    __tracebackhide__ = True
+    try:
+        return run(*args)
+    except (RuntimeError, NotImplementedError) as error:
+        if isinstance(error, NotImplementedError) and "meta" not in str(error):
+            raise
+        if "meta" not in str(error) and "device" not in str(error):
+            raise
+        pytest.fail(f"{what} failed on the meta device: {type(error).__name__}: {str(error).splitlines()[0]}\n"
+                    f"{DEVICE_HINT}\n{stuck(kata)}", pytrace=False)
+
+
+def check_module_in_dtype(kata: str, cfg: Config, inputs: Tensor, dtype: torch.dtype, *, what: str, axes: str = "",
+                          seed: int = 0, device="cpu") -> None:
+    """The module under test, converted with .to(dtype), returns `dtype` and the reference's values
+    (the reference converted the same way; float inputs are converted too, token ids are not)."""
+    __tracebackhide__ = True
+    module, expected = matching_modules(kata, cfg, seed=seed, device=device)
+    module, expected = module.to(dtype), expected.to(dtype)
+    if inputs.is_floating_point():
+        inputs = inputs.to(dtype)
+    atol, rtol = TOLERANCES[dtype]
+    with torch.no_grad():
+        check_tensor(module(inputs), expected(inputs), kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol,
+                     rtol=rtol, hint=dtype_hint(dtype))
+
+
+def check_module_on_meta(kata: str, cfg: Config, inputs: Tensor, *, what: str, axes: str = "") -> None:
+    """The module under test moved to the `meta` device (no GPU needed) runs there: its output is a
+    meta tensor of the right shape and dtype. A kata that creates a tensor on the CPU whatever its
+    inputs (torch.arange(n) with no device) fails here on every machine."""
+    __tracebackhide__ = True
+    module, expected = matching_modules(kata, cfg, seed=0, device="cpu")
+    module, expected = module.to("meta"), expected.to("meta")
+    inputs = inputs.to("meta")
+    with torch.no_grad():
+        out = on_meta(module, inputs, kata=kata, what=what)
+        want = expected(inputs)
+    check_shape(out, want.shape, want.dtype, kata=kata, what=f"{what} on the meta device", axes=axes, device=want.device,
+                hint=DEVICE_HINT)
+
+
+def check_function_on_meta(run, expected, *args, kata: str, what: str, **kwargs):
+    """`run(*args)` with every tensor argument on the `meta` device returns what the reference's
+    `expected(*args)` returns there: meta tensors of the same shapes and dtypes."""
+    __tracebackhide__ = True
+    args = tuple(arg.to("meta") if isinstance(arg, Tensor) else arg for arg in args)
+    out = on_meta(lambda *a: run(*a, **kwargs), *args, kata=kata, what=what)
+    want = expected(*args, **kwargs)
+    for number, (mine, theirs) in enumerate(zip(out, want) if isinstance(want, tuple) else [(out, want)]):
+        check_shape(mine, theirs.shape, theirs.dtype, kata=kata, what=f"{what} on the meta device", device=theirs.device,
+                    hint=DEVICE_HINT)
+    return out
+
+
+def _in_dtype(value, dtype: torch.dtype):
+    return value.to(dtype) if isinstance(value, Tensor) and value.is_floating_point() else value
+
+
+def check_function_in_dtype(run, expected, *args, dtype: torch.dtype, kata: str, what: str, axes: str = "", **kwargs) -> None:
+    """`run` and the reference `expected`, given the same arguments with every floating tensor in
+    `dtype`, return the same: floating outputs stay in `dtype` (a hard-coded float32 shows)."""
+    __tracebackhide__ = True
+    args = tuple(_in_dtype(arg, dtype) for arg in args)
+    kwargs = {key: _in_dtype(value, dtype) for key, value in kwargs.items()}
+    want = expected(*args, **kwargs)
+    out = run(*args, **kwargs)
+    atol, rtol = TOLERANCES[dtype]
+    pairs = zip(out, want) if isinstance(want, tuple) else [(out, want)]
+    for mine, theirs in pairs:
+        check_tensor(mine, theirs, kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol, rtol=rtol, hint=dtype_hint(dtype))

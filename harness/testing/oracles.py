@@ -1,0 +1,136 @@
+"""What the suites compare with: the reference solutions, and Hugging Face's GPT-2 (with every
+parameter random and non-zero), for modules, whole models and generate()."""
+from functools import lru_cache
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from harness.config import Config
+from harness.testing import reference, stuck, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.data import randomize_parameters_
+
+# ---------------------------------------------------------------- the reference solutions
+
+
+def copy_parameters(destination: nn.Module, source: nn.Module, *, kata: str) -> None:
+    """Give the learner's module the reference's parameters, by name."""
+    __tracebackhide__ = True
+    try:
+        destination.load_state_dict(source.state_dict(), strict=True)
+    except RuntimeError as error:
+        pytest.fail(
+            f"Your module's parameters do not match the kata's layout (keep __init__ as given):\n{error}\n{stuck(kata)}",
+            pytrace=False,
+        )
+
+
+def module_like(kata_id: str, cfg: Config, source: nn.Module, *, device) -> nn.Module:
+    """The module under test, in eval mode, holding `source`'s parameters."""
+    module = under_test(kata_id)(cfg).to(device).eval()
+    copy_parameters(module, source, kata=kata_id)
+    return module
+
+
+def matching_modules(kata_id: str, cfg: Config, *, seed: int, device) -> tuple[nn.Module, nn.Module]:
+    """(the module under test, the reference), same random weights, in eval mode."""
+    expected = randomize_parameters_(reference(kata_id)(cfg), seed, cfg.d_model).to(device).eval()
+    return module_like(kata_id, cfg, expected, device=device), expected
+
+# ---------------------------------------------------------------- Hugging Face's GPT-2
+
+
+def hf_config(cfg: Config):
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=cfg.d_vocab,
+        n_positions=cfg.n_ctx,
+        n_embd=cfg.d_model,
+        n_layer=cfg.n_layers,
+        n_head=cfg.n_heads,
+        n_inner=cfg.d_mlp,
+        activation_function="gelu_new",
+        layer_norm_epsilon=cfg.layer_norm_eps,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=cfg.d_vocab - 1,
+        eos_token_id=cfg.d_vocab - 1,
+    )
+
+
+@lru_cache(maxsize=16)
+def hf_gpt2(cfg: Config, seed: int, device: str = "cpu"):
+    """Hugging Face's GPT2LMHeadModel with every parameter random and non-zero."""
+    from transformers import GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(hf_config(cfg)).eval()
+    return randomize_parameters_(model, seed, cfg.d_model).to(device)
+
+
+@lru_cache(maxsize=16)
+def reference_gpt2(cfg: Config, seed: int, device: str = "cpu") -> nn.Module:
+    """The reference GPT2 holding hf_gpt2(cfg, seed)'s weights."""
+    model = reference("model.gpt2")(cfg).to(device).eval()
+    reference("model.load_gpt2_weights")(model, hf_gpt2(cfg, seed, device).state_dict())
+    return model
+
+
+@torch.no_grad()
+def hf_module_io(hf_model: nn.Module, submodule: nn.Module, tokens: Tensor) -> tuple[Tensor, Tensor]:
+    """What `submodule` of `hf_model` reads and returns during a forward pass on `tokens`."""
+    captured = {}
+
+    def hook(module, args, kwargs, output):
+        captured["input"] = args[0] if args else kwargs["hidden_states"]
+        captured["output"] = output[0] if isinstance(output, tuple) else output
+
+    handle = submodule.register_forward_hook(hook, with_kwargs=True)
+    try:
+        hf_model(tokens)
+    finally:
+        handle.remove()
+    return captured["input"], captured["output"]
+
+
+@torch.no_grad()
+def check_matches_reference(kata: str, cfg: Config, inputs: Tensor, *, seed: int, device, what: str, axes: str = "",
+                            atol: float = 1e-4, rtol: float = 1e-4, hint: str = "") -> None:
+    """The module under test and the reference, given the same random weights and inputs, agree."""
+    __tracebackhide__ = True
+    module, expected = matching_modules(kata, cfg, seed=seed, device=device)
+    check_tensor(module(inputs), expected(inputs), kata=kata, what=what, axes=axes, atol=atol, rtol=rtol, hint=hint)
+
+
+@torch.no_grad()
+def check_matches_hugging_face(kata: str, cfg: Config, tokens: Tensor, *, ours, theirs, device, what: str,
+                               axes: str = "") -> None:
+    """The module under test, holding the weights of `ours(reference GPT2)`, returns what the Hugging
+    Face module `theirs(GPT2LMHeadModel)` returns on the hidden states it sees in a forward pass."""
+    __tracebackhide__ = True
+    module = module_like(kata, cfg, ours(reference_gpt2(cfg, 0, str(device))), device=device)
+    hf = hf_gpt2(cfg, 0, str(device))
+    hidden, expected = hf_module_io(hf, theirs(hf), tokens)
+    check_tensor(module(hidden), expected, kata=kata, what=f"{what} vs Hugging Face's", axes=axes, atol=1e-4, rtol=1e-4)
+
+
+def hf_as_model(hf):
+    """A Hugging Face GPT2LMHeadModel as the plain `tokens -> logits` callable the katas take."""
+    return lambda tokens: hf(tokens, use_cache=False).logits
+
+
+def hf_generate(hf, prompt: Tensor, **options):
+    """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are)."""
+    eos = options.get("eos_token_id")
+    options.setdefault("use_cache", False)
+    with torch.no_grad():
+        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=eos, **options)
+
+
+def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:
+    """The reference GPT2 with seeded, non-zero random weights, in training mode."""
+    model = reference("model.gpt2")(cfg)
+    return randomize_parameters_(model, seed, cfg.d_model).to(device).train()

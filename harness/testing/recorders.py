@@ -1,0 +1,42 @@
+"""Wrappers that record how a model is called: the positions each forward pass embeds (the
+key-value cache suites) and the mode and autograd state of each call (the training suites)."""
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+class PositionCounter:
+    """Counts the positions a GPT2 embeds, call by call (one entry per forward pass), through a
+    hook on model.embed: how a test sees whether generation really feeds only the new tokens."""
+
+    def __init__(self, model: nn.Module):
+        self.calls: list[int] = []
+        self._handle = model.embed.register_forward_hook(lambda module, args, output: self.calls.append(args[0].shape[1]))
+
+    def __enter__(self) -> "PositionCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()
+
+
+@dataclass(frozen=True)
+class ForwardCall:
+    training: bool  # the model's mode during the call
+    grad_enabled: bool  # whether autograd was recording
+    batch: int
+
+
+class ModeRecorder(nn.Module):
+    """Wraps a model and records, for every forward call, its mode and whether autograd was on:
+    how the training suites see that evaluation runs in eval mode under no_grad, and training not."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.calls: list[ForwardCall] = []
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        self.calls.append(ForwardCall(self.training, torch.is_grad_enabled(), tokens.shape[0]))
+        return self.model(tokens)
