@@ -293,9 +293,10 @@ def _name_of(nodeid: str) -> str:
 # What a kata run imports before it reaches the kata: imported once by the fork server. Never the
 # katas (jaxtyping's import hook must see them imported fresh), never a suite.
 PRELOAD = ("torch", "numpy", "hypothesis", "hypothesis.strategies", "hypothesis.extra.numpy", "pytest", "jaxtyping",
-           "beartype", "harness.stream", "harness.pytest_plugin", "harness.testing", "harness.loader", "harness.isolation",
+           "beartype", "harness.stream", "harness.pytest_plugin", "harness.loader", "harness.isolation",
+           *(f"harness.testing.{path.stem}" for path in sorted((Path(__file__).parent / "testing").glob("[!_]*.py"))),
            "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation",
-           "torch.distributed.tensor", "torch._dynamo")  # torch.testing.assert_close and torch._refs import these lazily: 1 s
+           "torch._dynamo")  # torch._refs imports it lazily
 SERVER_START_TIMEOUT = 300.0  # seconds for the server to import all that on a busy machine
 _server: "_ForkServer | None" = None
 _server_lock = threading.Lock()
