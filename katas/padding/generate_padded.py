@@ -3,9 +3,12 @@
 parts.generate's loop, with the padding carried along:
 - each step runs parts.padded_forward(model, tokens, attention_mask) on every token so far and
   takes the logits of the last position: with left padding it is every row's last real token;
-- the next token comes from parts.sample_next_token (the options pass through), with the whole
-  sequence so far as `tokens`, padding included: Hugging Face's repetition penalty counts the
-  pad token of a padded row too, and so does this one (that is what matches its tokens);
+- the penalties count a row's real tokens only, never its padding: Hugging Face's
+  generate() skips the left padding in its repetition penalty (transformers 5). A rectangular
+  `tokens` cannot say that, so apply them row by row, yourself, before the rest:
+  parts.apply_repetition_penalty (unless it is 1.0), then parts.apply_frequency_penalty (unless
+  it is 0.0), each on one row's logits (1, d_vocab) with that row's real tokens (1, n);
+- then parts.sample_next_token chooses the next token (the other options pass through);
 - the new token is real: the attention mask grows by a column of ones at every step.
 
 Stopping: after max_new_tokens, or once every row has produced an end token. eos_token_id is
@@ -37,6 +40,8 @@ def generate_padded(
     *,
     eos_token_id: "int | list[int] | None" = None,
     pad_token_id: "int | None" = None,
+    repetition_penalty: float = 1.0,
+    frequency_penalty: float = 0.0,
     **options,
 ) -> Int[Tensor, "batch total_len"]:
     """The padded prompts followed by up to max_new_tokens new tokens per row."""
