@@ -15,6 +15,10 @@ For each prompt of the batch on its own:
 - return the num_return_sequences best of the pool, best first, with their scores. Shorter
   sequences are padded with eos_token_id up to the longest one returned for the batch.
 
+Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
+a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
+max_new_tokens, n_ctx) before the model runs. A model without a cfg is not checked.
+
 model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
 """
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from torch import Tensor
 
 from harness import parts
 from harness.beams import pad_and_stack
+from harness.config import context_error
 
 NEVER = -1.0e9
 

@@ -72,6 +72,20 @@ def test_a_full_pool_stops_the_search_with_early_stopping(device):
     check_tensor(scores.cpu(), expected_scores, kata=KATA, what="scores of the scripted search", axes="returned")
 
 
+@pytest.mark.parametrize("prompt_len, new", [(30, 3), (CFG.n_ctx, 1)])
+def test_past_the_context_of_a_gpt2_is_refused_up_front(prompt_len, new, device):
+    from harness.context import check_refused_up_front
+    from harness.testing import random_tokens, reference_gpt2
+
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, prompt_len, CFG.d_vocab, seed=5, device=device)
+    check_refused_up_front(lambda: beam_search(model, prompt, num_beams=2, max_new_tokens=new), model, prompt_len, new,
+                           kata=KATA, what=f"beam_search with {prompt_len} prompt tokens and max_new_tokens={new}")
+    prompt = random_tokens(1, CFG.n_ctx - 2, CFG.d_vocab, seed=5, device=device)
+    sequences, _ = beam_search(model, prompt, num_beams=2, max_new_tokens=2)
+    assert sequences.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
+
+
 def test_the_oracle_cases_do_end_beams_with_eos(device):
     """Guards the suite itself: with the chosen EOS, Hugging Face's returned beams do end early."""
     early = 0

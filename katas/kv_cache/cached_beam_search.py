@@ -16,7 +16,8 @@ the same tokens, say the copies of the prompt at the first step; then any of the
 since equal tokens have equal keys and values.)
 
 The whole result must fit in the context: prompt_len + max_new_tokens > model.cfg.n_ctx
-raises ValueError, before the model is run at all.
+raises harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with
+the message of every generation function), before the model is run at all.
 
 model: a parts.GPT2.
 """
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from harness import parts
 from harness.beams import pad_and_stack
+from harness.config import context_error
 
 NEVER = -1.0e9
 

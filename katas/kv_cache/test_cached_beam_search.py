@@ -74,3 +74,12 @@ def test_too_long_for_the_context_is_an_error_before_searching(device):
     with PositionCounter(model) as counter, pytest.raises(ValueError):
         beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3)
     assert counter.calls == [], "raise the ValueError before running the model at all"
+
+
+def test_the_context_error_is_the_message_of_every_generation_function(device):
+    from harness.context import check_refused_up_front
+
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, 30, CFG.d_vocab, seed=5, device=device)
+    check_refused_up_front(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3), model, 30, 3,
+                           kata=KATA, what="beam_search_with_cache with 30 prompt tokens and max_new_tokens=3")

@@ -76,6 +76,15 @@ def test_too_long_for_the_context_is_an_error_before_generating(device):
     assert tokens.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
 
 
+def test_the_context_error_is_the_message_of_every_generation_function(device):
+    from harness.context import check_refused_up_front
+
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(2, 30, CFG.d_vocab, seed=4, device=device)
+    check_refused_up_front(lambda: generate_with_cache(model, prompt, 11, do_sample=False), model, 30, 11, kata=KATA,
+                           what="generate_with_cache with 30 prompt tokens and max_new_tokens=11")
+
+
 def test_leaves_the_prompt_unchanged(device):
     model = reference_gpt2(CFG, 0, str(device))
     check_inputs_unchanged(lambda p: generate_with_cache(model, p, 3, do_sample=False),

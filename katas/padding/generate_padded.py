@@ -18,7 +18,8 @@ generate(input_ids, attention_mask=..., pad_token_id=...). Its mask keeps growin
 Hugging Face's does: nothing reads a finished row any more.
 
 The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx (prompt_len
-counts the padding columns) raises ValueError before the model runs.
+counts the padding columns) raises harness.config.context_error(prompt_len, max_new_tokens,
+n_ctx), the ValueError of every generation function, before the model runs.
 
 With do_sample=True there is no top-k unless you pass top_k: Hugging Face's generate() uses
 top_k=50 by default, so pass top_k=0 to it (or top_k=50 here) to compare the two.
@@ -30,6 +31,7 @@ from jaxtyping import Int
 from torch import Tensor, nn
 
 from harness import parts
+from harness.config import context_error
 
 
 def generate_padded(

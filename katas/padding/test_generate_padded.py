@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from harness.config import Config
+from harness.context import check_refused_up_front
 from harness.padding import hf_generate_padded, left_padded, real_part
 from harness.testing import check_inputs_unchanged, check_tensor, hf_gpt2, reference, reference_gpt2, under_test
 
@@ -122,8 +123,8 @@ def test_stops_once_every_row_has_finished(device):
 def test_going_past_the_context_is_an_error_up_front(prompt_len, new, device):
     model = reference_gpt2(CFG, 0, str(device))
     prompt, mask = left_padded([prompt_len, 1], CFG.d_vocab, seed=92, pad=EOS, device=device)
-    with pytest.raises(ValueError, match="n_ctx"):
-        generate_padded(model, prompt, mask, new, do_sample=False)
+    check_refused_up_front(lambda: generate_padded(model, prompt, mask, new, do_sample=False), model, prompt_len, new,
+                           kata=KATA, what=f"generate_padded with {prompt_len} prompt columns and max_new_tokens={new}")
 
 
 def test_exactly_filling_the_context_works(device):
