@@ -15,6 +15,13 @@ For each prompt of the batch on its own:
 - return the num_return_sequences best of the pool, best first, with their scores. Shorter
   sequences are padded with eos_token_id up to the longest one returned for the batch.
 
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
+
 Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
 a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
 max_new_tokens, n_ctx) before the model runs. A model without a cfg is not checked.

@@ -19,6 +19,13 @@ The whole result must fit in the context: prompt_len + max_new_tokens > model.cf
 raises harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with
 the message of every generation function), before the model is run at all.
 
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
+
 model: a parts.GPT2.
 """
 import torch

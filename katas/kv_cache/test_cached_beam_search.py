@@ -83,3 +83,11 @@ def test_the_context_error_is_the_message_of_every_generation_function(device):
     prompt = random_tokens(1, 30, CFG.d_vocab, seed=5, device=device)
     check_refused_up_front(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3), model, 30, 3,
                            kata=KATA, what="beam_search_with_cache with 30 prompt tokens and max_new_tokens=3")
+
+
+@pytest.mark.parametrize("options", [dict(num_beams=2, num_return_sequences=3), dict(num_beams=CFG.d_vocab // 2 + 1)], ids=str)
+def test_what_beam_search_refuses_is_refused(options, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, 3, CFG.d_vocab, seed=5, device=device)
+    with pytest.raises(ValueError, match="num_"):
+        beam_search_with_cache(model, prompt, max_new_tokens=3, **options)

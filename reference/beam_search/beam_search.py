@@ -15,6 +15,13 @@ For each prompt of the batch on its own:
 - return the num_return_sequences best of the pool, best first, with their scores. Shorter
   sequences are padded with eos_token_id up to the longest one returned for the batch.
 
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
+
 Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
 a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
 max_new_tokens, n_ctx) before the model runs. A model without a cfg is not checked.
@@ -47,6 +54,8 @@ def beam_search(
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
     """Sequences (batch * num_return_sequences rows, prompt included) and their scores."""
+    if num_return_sequences > num_beams:
+        raise ValueError(f"num_return_sequences ({num_return_sequences}) has to be smaller or equal to num_beams ({num_beams})")
     cfg = getattr(model, "cfg", None)
     if cfg is not None and prompt.shape[1] + max_new_tokens > cfg.n_ctx:
         raise context_error(prompt.shape[1], max_new_tokens, cfg.n_ctx)
@@ -59,6 +68,9 @@ def beam_search(
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = model(tokens)[:, -1, :].float().log_softmax(dim=-1)
+            if 2 * num_beams > log_probs.shape[-1]:
+                raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {2 * num_beams} tokens, "
+                                 f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
             tokens, scores, finished, finished_scores = parts.beam_step(

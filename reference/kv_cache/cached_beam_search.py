@@ -19,6 +19,13 @@ The whole result must fit in the context: prompt_len + max_new_tokens > model.cf
 raises harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with
 the message of every generation function), before the model is run at all.
 
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
+
 model: a parts.GPT2.
 """
 import torch
@@ -48,6 +55,8 @@ def beam_search_with_cache(
 
     Raises ValueError, before running the model, if prompt_len + max_new_tokens > model.cfg.n_ctx.
     """
+    if num_return_sequences > num_beams:
+        raise ValueError(f"num_return_sequences ({num_return_sequences}) has to be smaller or equal to num_beams ({num_beams})")
     if prompt.shape[1] + max_new_tokens > model.cfg.n_ctx:
         raise context_error(prompt.shape[1], max_new_tokens, model.cfg.n_ctx)
     weight = next(model.parameters())
@@ -62,6 +71,9 @@ def beam_search_with_cache(
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = parts.cached_forward(model, unseen, cache)[:, -1, :].float().log_softmax(dim=-1)
+            if 2 * num_beams > log_probs.shape[-1]:
+                raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {2 * num_beams} tokens, "
+                                 f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
             next_tokens, scores, finished, finished_scores = parts.beam_step(
