@@ -11,7 +11,10 @@ For each prompt of the batch on its own:
 - stop after max_new_tokens; or, with early_stopping=True, once the pool holds num_beams; or,
   with early_stopping=False, once the pool is full and the best live beam's score divided by
   (tokens generated so far) ** length_penalty cannot beat the pool's worst score (from then on
-  nothing enters the pool);
+  nothing enters the pool); with early_stopping="never", the same, but divided by
+  max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
+  still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
+  Beware: "never" is a true value in Python, so test `early_stopping is True`;
 - return the num_return_sequences best of the pool, best first, with their scores. Shorter
   sequences are padded with eos_token_id up to the longest one returned for the batch.
 
@@ -49,7 +52,7 @@ def beam_search(
     max_new_tokens: int,
     eos_token_id: "int | None" = None,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: "bool | str" = False,
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:

@@ -115,6 +115,23 @@ def test_beams_need_a_vocabulary_of_twice_their_number(num_beams, vocabulary_fit
             run()
 
 
+NEVER_CASES = [dict(eos="likely", length_penalty=penalty, early_stopping="never", no_repeat_ngram_size=0)
+               for penalty in (2.0, 1.0, 0.0, -1.0)]
+
+
+@pytest.mark.parametrize("case", NEVER_CASES, ids=[f"length_penalty={c['length_penalty']}" for c in NEVER_CASES])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_early_stopping_never_equals_hugging_face(case, seed, device):
+    (sequences, scores), expected, options = both_searches(case, seed, 2 + seed % 2, 2, device)
+    hint = ('early_stopping="never": once the pool is full, stop when the best live score divided by max_new_tokens ** '
+            'length_penalty (length_penalty > 0; else by the tokens generated so far) cannot beat the worst finished one. '
+            '"never" is truthy: test early_stopping is True.')
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of beam search with {options}",
+                 axes="returned total_len", hint=hint)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of beam search with {options}", axes="returned",
+                 atol=1e-4, rtol=1e-4, hint=hint)
+
+
 def test_the_oracle_cases_do_end_beams_with_eos(device):
     """Guards the suite itself: with the chosen EOS, Hugging Face's returned beams do end early."""
     early = 0

@@ -91,3 +91,14 @@ def test_what_beam_search_refuses_is_refused(options, device):
     prompt = random_tokens(1, 3, CFG.d_vocab, seed=5, device=device)
     with pytest.raises(ValueError, match="num_"):
         beam_search_with_cache(model, prompt, max_new_tokens=3, **options)
+
+
+@pytest.mark.parametrize("length_penalty", [2.0, 1.0, -1.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_early_stopping_never_equals_uncached_beam_search(length_penalty, seed, device):
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
+    options = dict(num_beams=2 + seed % 2, max_new_tokens=8, num_return_sequences=2, early_stopping="never",
+                   length_penalty=length_penalty, eos_token_id=likely_eos(model, prompt))
+    check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
+                 what=f"cached beam search with {options}")

@@ -47,7 +47,7 @@ def beam_search_with_cache(
     max_new_tokens: int,
     eos_token_id: "int | None" = None,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: "bool | str" = False,
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
@@ -83,9 +83,10 @@ def beam_search_with_cache(
                 pool.append((score / step**length_penalty, sequence))
             pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
             full = len(pool) == num_beams
-            if full and early_stopping:
+            if full and early_stopping is True:
                 break
-            if full and scores[0].item() / step**length_penalty <= pool[-1][0]:
+            best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
+            if full and scores[0].item() / best_length**length_penalty <= pool[-1][0]:
                 break  # the best live beam cannot enter the pool any more
             # New beam i's parent is the old beam whose tokens are its own without the last one.
             same_prefix = (next_tokens[:, None, :-1] == tokens[None, :, :]).all(dim=-1)
