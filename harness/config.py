@@ -27,3 +27,12 @@ class Config:
     def gpt2_small(cls) -> "Config":
         """GPT-2 small: 124M parameters."""
         return cls()
+
+
+def context_error(prompt_len: int, max_new_tokens: int, n_ctx: int) -> ValueError:
+    """The error every generation function raises, before running the model, when the prompt
+    (padding included) and the new tokens would not fit in the context: one message everywhere."""
+    return ValueError(
+        f"{prompt_len} prompt tokens + {max_new_tokens} new ones = {prompt_len + max_new_tokens} positions "
+        f"exceed the context length n_ctx={n_ctx}"
+    )

@@ -47,13 +47,51 @@ def decode(tokens: Tensor) -> str:
     return gpt2_tokenizer().decode(tokens.tolist())
 
 
-def generate_text(model, prompt: str, max_new_tokens: int, **options) -> str:
-    """The prompt and its continuation, through parts.generate (stops at <|endoftext|>)."""
-    tokens = parts.generate(model, encode(prompt), max_new_tokens, eos_token_id=END_OF_TEXT, **options)
-    return decode(tokens[0])
+def encode_batch(prompts: "list[str]") -> "tuple[Tensor, Tensor]":
+    """Several prompts as one batch, LEFT-padded with <|endoftext|> to the longest: the token ids
+    (batch, longest) and the attention mask (1 on real tokens, 0 on padding), as the padding katas take them."""
+    ids = [gpt2_tokenizer().encode(prompt) for prompt in prompts]
+    if not ids or not all(ids):
+        raise ValueError("every prompt needs at least one token to continue from (an empty list or prompt has none)")
+    width = max(len(row) for row in ids)
+    tokens = torch.full((len(ids), width), END_OF_TEXT, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for row, row_ids in enumerate(ids):
+        tokens[row, width - len(row_ids) :] = torch.tensor(row_ids, dtype=torch.long)
+        mask[row, width - len(row_ids) :] = 1
+    return tokens, mask
 
 
-def beam_search_text(model, prompt: str, **options) -> list[str]:
-    """The best continuations of the prompt, best first, through parts.beam_search."""
+def generate_text(model, prompt: "str | list[str]", max_new_tokens: int, **options) -> "str | list[str]":
+    """The prompt and its continuation, through parts.generate (stops at <|endoftext|>).
+
+    A list of prompts is generated as one batch, left-padded with an attention mask, through
+    parts.generate_padded: one string per prompt, each what that prompt alone would give
+    (greedy; sampling draws differ), cut after its first <|endoftext|>. With do_sample=True no
+    top-k is applied unless you pass top_k (Hugging Face's generate() uses 50 by default).
+    """
+    if isinstance(prompt, str):
+        tokens = parts.generate(model, encode(prompt), max_new_tokens, eos_token_id=END_OF_TEXT, **options)
+        return decode(tokens[0])
+    tokens, mask = encode_batch(prompt)
+    out = parts.generate_padded(model, tokens, mask, max_new_tokens, eos_token_id=END_OF_TEXT, **options)
+    texts = []
+    for row, row_mask in zip(out, mask):
+        new = row[tokens.shape[1] :]
+        ends = (new == END_OF_TEXT).nonzero()
+        if len(ends):
+            new = new[: int(ends[0]) + 1]
+        texts.append(decode(torch.cat([row[: tokens.shape[1]][row_mask == 1], new])))
+    return texts
+
+
+def beam_search_text(model, prompt: "str | list[str]", **options) -> "list[str] | list[list[str]]":
+    """The best continuations of the prompt, best first, through parts.beam_search.
+
+    For a list of prompts, one such list per prompt. Beam search already searches each prompt of
+    a batch on its own, so each prompt is searched unpadded: no attention mask is needed.
+    """
+    if not isinstance(prompt, str):
+        return [beam_search_text(model, one, **options) for one in prompt]
     sequences, _ = parts.beam_search(model, encode(prompt), eos_token_id=END_OF_TEXT, **options)
     return [decode(sequence[sequence != END_OF_TEXT]) for sequence in sequences]

@@ -42,3 +42,26 @@ def test_beam_search_returns_strings_best_first(tiny_model_with_gpt2_vocabulary)
     texts = beam_search_text(tiny_model_with_gpt2_vocabulary, "Hello world", num_beams=2, max_new_tokens=3,
                              num_return_sequences=2)
     assert len(texts) == 2 and all(text.startswith("Hello world") for text in texts)
+
+
+def test_a_list_of_prompts_is_left_padded_with_an_attention_mask():
+    from harness.text import encode_batch
+
+    tokens, mask = encode_batch(["Hello world", " the"])
+    assert tokens.tolist() == [[15496, 995], [END_OF_TEXT, 262]]
+    assert mask.tolist() == [[1, 1], [0, 1]]
+    with pytest.raises(ValueError):
+        encode_batch(["Hello", ""])
+
+
+def test_a_list_of_prompts_gives_what_each_prompt_gives_alone(tiny_model_with_gpt2_vocabulary):
+    prompts = ["Hello world, I am", " the", "Once upon a time there"]
+    texts = generate_text(tiny_model_with_gpt2_vocabulary, prompts, 6, do_sample=False)
+    assert texts == [generate_text(tiny_model_with_gpt2_vocabulary, prompt, 6, do_sample=False) for prompt in prompts]
+
+
+def test_beam_search_on_a_list_of_prompts(tiny_model_with_gpt2_vocabulary):
+    prompts = ["Hello world", " the"]
+    texts = beam_search_text(tiny_model_with_gpt2_vocabulary, prompts, num_beams=2, max_new_tokens=3, num_return_sequences=2)
+    assert texts == [beam_search_text(tiny_model_with_gpt2_vocabulary, prompt, num_beams=2, max_new_tokens=3,
+                                      num_return_sequences=2) for prompt in prompts]

@@ -10,6 +10,8 @@
 - `dtypes`: float64 / bfloat16 and `meta`-device checks, against the reference.
 - `gradients`: gradients against the reference's.
 - `recorders`: wrappers that record how a model is called (positions fed, train/eval mode).
+- `context`: going past the context is refused up front, with the one message of every generation function.
+- `padding`: left-padded batches, and Hugging Face's answers on them.
 
 Every check reports in the same order: type, then shape (with axis names), then dtype, then
 NaNs, then values (the largest difference and where it is), then a hint.

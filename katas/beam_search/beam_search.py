@@ -11,9 +11,23 @@ For each prompt of the batch on its own:
 - stop after max_new_tokens; or, with early_stopping=True, once the pool holds num_beams; or,
   with early_stopping=False, once the pool is full and the best live beam's score divided by
   (tokens generated so far) ** length_penalty cannot beat the pool's worst score (from then on
-  nothing enters the pool);
+  nothing enters the pool); with early_stopping="never", the same, but divided by
+  max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
+  still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
+  Beware: "never" is a true value in Python, so test `early_stopping is True`;
 - return the num_return_sequences best of the pool, best first, with their scores. Shorter
   sequences are padded with eos_token_id up to the longest one returned for the batch.
+
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
+
+Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
+a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
+max_new_tokens, n_ctx) before the model runs. A model without a cfg is not checked.
 
 model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
 """
@@ -25,6 +39,7 @@ from torch import Tensor
 
 from harness import parts
 from harness.beams import pad_and_stack
+from harness.config import context_error
 
 NEVER = -1.0e9
 
@@ -37,7 +52,7 @@ def beam_search(
     max_new_tokens: int,
     eos_token_id: "int | None" = None,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: "bool | str" = False,
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:

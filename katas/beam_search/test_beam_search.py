@@ -7,8 +7,9 @@ import torch
 from harness.config import Config
 from harness.testing import under_test
 from harness.testing.asserts import check_tensor
+from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, reference_gpt2
 
 KATA = "beam_search.beam_search"
 beam_search = under_test(KATA)
@@ -51,13 +52,14 @@ def test_sequences_and_scores_equal_hugging_face(case, device):
 
 
 class ScriptedModel:
-    """A fake model whose next-token probabilities depend only on the step: A, B and EOS (= 2)."""
+    """A fake model whose next-token probabilities depend only on the step: A, B and EOS (= 2), and a
+    fourth token that is never likely (2 beams need a vocabulary of 4)."""
 
-    STEPS = {1: [0.6, 0.1, 0.3], 2: [0.1, 0.1, 0.8]}  # after these: [0.9, 0.05, 0.05]
+    STEPS = {1: [0.6, 0.1, 0.3, 1e-9], 2: [0.1, 0.1, 0.8, 1e-9]}  # after these: [0.9, 0.05, 0.05, 1e-9]
 
     def __call__(self, tokens):
-        probs = torch.tensor(self.STEPS.get(tokens.shape[1], [0.9, 0.05, 0.05]), device=tokens.device)
-        return probs.log().expand(tokens.shape[0], tokens.shape[1], 3)
+        probs = torch.tensor(self.STEPS.get(tokens.shape[1], [0.9, 0.05, 0.05, 1e-9]), device=tokens.device)
+        return probs.log().expand(tokens.shape[0], tokens.shape[1], 4)
 
 
 def test_a_full_pool_stops_the_search_with_early_stopping(device):
@@ -73,6 +75,62 @@ def test_a_full_pool_stops_the_search_with_early_stopping(device):
                  hint="The pool keeps only the best num_beams finished sequences; once it is full and "
                  "early_stopping=True, stop.")
     check_tensor(scores.cpu(), expected_scores, kata=KATA, what="scores of the scripted search", axes="returned")
+
+
+@pytest.mark.parametrize("prompt_len, new", [(30, 3), (CFG.n_ctx, 1)])
+def test_past_the_context_of_a_gpt2_is_refused_up_front(prompt_len, new, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, prompt_len, CFG.d_vocab, seed=5, device=device)
+    check_refused_up_front(lambda: beam_search(model, prompt, num_beams=2, max_new_tokens=new), model, prompt_len, new,
+                           kata=KATA, what=f"beam_search with {prompt_len} prompt tokens and max_new_tokens={new}")
+    prompt = random_tokens(1, CFG.n_ctx - 2, CFG.d_vocab, seed=5, device=device)
+    sequences, _ = beam_search(model, prompt, num_beams=2, max_new_tokens=2)
+    assert sequences.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
+
+
+def test_more_returned_sequences_than_beams_is_refused_as_by_hugging_face(device):
+    hf = hf_gpt2(CFG, 0, str(device))
+    prompt = torch.tensor([[1, 2, 3]], device=device)
+    with pytest.raises(ValueError):
+        hf_generate(hf, prompt, num_beams=2, num_return_sequences=3, max_new_tokens=3, eos_token_id=CFG.d_vocab - 1)
+    with pytest.raises(ValueError, match="num_return_sequences"):
+        beam_search(hf_as_model(hf), prompt, num_beams=2, num_return_sequences=3, max_new_tokens=3)
+
+
+class TwoTokenModel:
+    """Hugging Face's own counter-example: a vocabulary of 2 tokens."""
+
+    def __call__(self, tokens):
+        return torch.tensor([0.3, -0.2], device=tokens.device).expand(tokens.shape[0], tokens.shape[1], 2)
+
+
+@pytest.mark.parametrize("num_beams, vocabulary_fits", [(4, False), (2, False), (1, True)])
+def test_beams_need_a_vocabulary_of_twice_their_number(num_beams, vocabulary_fits, device):
+    prompt = torch.zeros(1, 1, dtype=torch.long, device=device)
+    run = lambda: beam_search(TwoTokenModel(), prompt, num_beams=num_beams, max_new_tokens=3, eos_token_id=0,  # noqa: E731
+                              early_stopping=True)
+    if vocabulary_fits:
+        run()
+    else:
+        with pytest.raises(ValueError, match="num_beams"):
+            run()
+
+
+NEVER_CASES = [dict(eos="likely", length_penalty=penalty, early_stopping="never", no_repeat_ngram_size=0)
+               for penalty in (2.0, 1.0, 0.0, -1.0)]
+
+
+@pytest.mark.parametrize("case", NEVER_CASES, ids=[f"length_penalty={c['length_penalty']}" for c in NEVER_CASES])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_early_stopping_never_equals_hugging_face(case, seed, device):
+    (sequences, scores), expected, options = both_searches(case, seed, 2 + seed % 2, 2, device)
+    hint = ('early_stopping="never": once the pool is full, stop when the best live score divided by max_new_tokens ** '
+            'length_penalty (length_penalty > 0; else by the tokens generated so far) cannot beat the worst finished one. '
+            '"never" is truthy: test early_stopping is True.')
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of beam search with {options}",
+                 axes="returned total_len", hint=hint)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of beam search with {options}", axes="returned",
+                 atol=1e-4, rtol=1e-4, hint=hint)
 
 
 def test_the_oracle_cases_do_end_beams_with_eos(device):

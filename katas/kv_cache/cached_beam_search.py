@@ -16,7 +16,15 @@ the same tokens, say the copies of the prompt at the first step; then any of the
 since equal tokens have equal keys and values.)
 
 The whole result must fit in the context: prompt_len + max_new_tokens > model.cfg.n_ctx
-raises ValueError, before the model is run at all.
+raises harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with
+the message of every generation function), before the model is run at all.
+
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
 
 model: a parts.GPT2.
 """
@@ -26,6 +34,7 @@ from torch import Tensor, nn
 
 from harness import parts
 from harness.beams import pad_and_stack
+from harness.config import context_error
 
 NEVER = -1.0e9
 
@@ -38,7 +47,7 @@ def beam_search_with_cache(
     max_new_tokens: int,
     eos_token_id: "int | None" = None,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: "bool | str" = False,
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:

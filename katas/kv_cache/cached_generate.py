@@ -9,8 +9,10 @@ parts.generate reruns the model over the whole sequence at every step. Here:
 Stopping and EOS padding are those of parts.generate: stop after max_new_tokens, or once every
 row has produced eos_token_id; a finished row keeps getting eos_token_id.
 
-The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx raises ValueError
-before anything is generated (rather than failing, or going wrong, half-way).
+The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx raises
+harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with the message
+of every generation function) before anything is generated (rather than failing, or going
+wrong, half-way).
 
 model: a parts.GPT2.
 """
@@ -19,6 +21,7 @@ from jaxtyping import Int
 from torch import Tensor, nn
 
 from harness import parts
+from harness.config import context_error
 
 
 def generate_with_cache(

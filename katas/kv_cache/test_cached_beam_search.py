@@ -8,6 +8,7 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
+from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.recorders import PositionCounter
@@ -89,3 +90,29 @@ def test_a_float64_model_searches_as_it_does_uncached(device):
     options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(model, prompt))
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  "cached beam search of a float64 model vs parts.beam_search")
+
+
+def test_the_context_error_is_the_message_of_every_generation_function(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, 30, CFG.d_vocab, seed=5, device=device)
+    check_refused_up_front(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3), model, 30, 3,
+                           kata=KATA, what="beam_search_with_cache with 30 prompt tokens and max_new_tokens=3")
+
+
+@pytest.mark.parametrize("options", [dict(num_beams=2, num_return_sequences=3), dict(num_beams=CFG.d_vocab // 2 + 1)], ids=str)
+def test_what_beam_search_refuses_is_refused(options, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, 3, CFG.d_vocab, seed=5, device=device)
+    with pytest.raises(ValueError, match="num_"):
+        beam_search_with_cache(model, prompt, max_new_tokens=3, **options)
+
+
+@pytest.mark.parametrize("length_penalty", [2.0, 1.0, -1.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_early_stopping_never_equals_uncached_beam_search(length_penalty, seed, device):
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
+    options = dict(num_beams=2 + seed % 2, max_new_tokens=8, num_return_sequences=2, early_stopping="never",
+                   length_penalty=length_penalty, eos_token_id=likely_eos(model, prompt))
+    check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
+                 what=f"cached beam search with {options}")

@@ -9,6 +9,7 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
+from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
@@ -69,6 +70,13 @@ def test_too_long_for_the_context_is_an_error_before_generating(device):
     assert counter.calls == [], "raise the ValueError before running the model at all"
     tokens = generate_with_cache(model, prompt, CFG.n_ctx - 30, do_sample=False)
     assert tokens.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
+
+
+def test_the_context_error_is_the_message_of_every_generation_function(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(2, 30, CFG.d_vocab, seed=4, device=device)
+    check_refused_up_front(lambda: generate_with_cache(model, prompt, 11, do_sample=False), model, 30, 11, kata=KATA,
+                           what="generate_with_cache with 30 prompt tokens and max_new_tokens=11")
 
 
 def test_leaves_the_prompt_unchanged(device):

@@ -6,6 +6,14 @@ through), and append it. Stop after max_new_tokens, or once every row has produc
 eos_token_id. A row that has finished keeps getting eos_token_id appended (as padding) while
 the others go on: the result is rectangular. This is Hugging Face's generate() for one beam.
 
+Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
+a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
+max_new_tokens, n_ctx) before the model runs (not half-way, deep inside the positional
+embedding). A model without a cfg (any other callable) is not checked.
+
+With do_sample=True no top-k is applied unless you pass top_k; Hugging Face's generate() uses
+top_k=50 by default.
+
 model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
 """
 from collections.abc import Callable
@@ -15,6 +23,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from harness import parts
+from harness.config import context_error
 
 
 def generate(

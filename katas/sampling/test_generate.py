@@ -5,8 +5,9 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
+from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
 
 KATA = "sampling.generate"
@@ -48,6 +49,16 @@ def test_stops_after_max_new_tokens_and_keeps_the_prompt(device):
     assert tuple(tokens.shape) == (2, 12), f"5 prompt tokens + 7 new ones make 12, got shape {tuple(tokens.shape)}"
     check_tensor(tokens[:, :5], prompt, kata=KATA, what="the prompt part of the output")
     check_inputs_unchanged(lambda p: generate(hf_as_model(hf), p, 3, do_sample=False), prompt, kata=KATA, what="generate")
+
+
+@pytest.mark.parametrize("prompt_len, new", [(30, 11), (CFG.n_ctx, 1), (1, CFG.n_ctx)])
+def test_past_the_context_of_a_gpt2_is_refused_up_front(prompt_len, new, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(2, prompt_len, CFG.d_vocab, seed=4, device=device)
+    check_refused_up_front(lambda: generate(model, prompt, new, do_sample=False), model, prompt_len, new, kata=KATA,
+                           what=f"generate with {prompt_len} prompt tokens and max_new_tokens={new}")
+    fits = generate(model, random_tokens(2, CFG.n_ctx - 3, CFG.d_vocab, seed=4, device=device), 3, do_sample=False)
+    assert fits.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
 
 
 GENERATE_PAIRS = [

@@ -16,7 +16,15 @@ the same tokens, say the copies of the prompt at the first step; then any of the
 since equal tokens have equal keys and values.)
 
 The whole result must fit in the context: prompt_len + max_new_tokens > model.cfg.n_ctx
-raises ValueError, before the model is run at all.
+raises harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with
+the message of every generation function), before the model is run at all.
+
+Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
+too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
+chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
+beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
+returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
+imitate that.
 
 model: a parts.GPT2.
 """
@@ -26,6 +34,7 @@ from torch import Tensor, nn
 
 from harness import parts
 from harness.beams import pad_and_stack
+from harness.config import context_error
 
 NEVER = -1.0e9
 
@@ -38,7 +47,7 @@ def beam_search_with_cache(
     max_new_tokens: int,
     eos_token_id: "int | None" = None,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: "bool | str" = False,
     no_repeat_ngram_size: int = 0,
     num_return_sequences: int = 1,
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
@@ -46,8 +55,10 @@ def beam_search_with_cache(
 
     Raises ValueError, before running the model, if prompt_len + max_new_tokens > model.cfg.n_ctx.
     """
+    if num_return_sequences > num_beams:
+        raise ValueError(f"num_return_sequences ({num_return_sequences}) has to be smaller or equal to num_beams ({num_beams})")
     if prompt.shape[1] + max_new_tokens > model.cfg.n_ctx:
-        raise ValueError(f"{prompt.shape[1]} prompt tokens + {max_new_tokens} new ones exceed n_ctx={model.cfg.n_ctx}")
+        raise context_error(prompt.shape[1], max_new_tokens, model.cfg.n_ctx)
     weight = next(model.parameters())
     results = []
     for row in prompt:
@@ -60,6 +71,9 @@ def beam_search_with_cache(
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = parts.cached_forward(model, unseen, cache)[:, -1, :].float().log_softmax(dim=-1)
+            if 2 * num_beams > log_probs.shape[-1]:
+                raise ValueError(f"num_beams={num_beams} needs a vocabulary of at least {2 * num_beams} tokens, "
+                                 f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
             next_tokens, scores, finished, finished_scores = parts.beam_step(
@@ -69,9 +83,10 @@ def beam_search_with_cache(
                 pool.append((score / step**length_penalty, sequence))
             pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
             full = len(pool) == num_beams
-            if full and early_stopping:
+            if full and early_stopping is True:
                 break
-            if full and scores[0].item() / step**length_penalty <= pool[-1][0]:
+            best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
+            if full and scores[0].item() / best_length**length_penalty <= pool[-1][0]:
                 break  # the best live beam cannot enter the pool any more
             # New beam i's parent is the old beam whose tokens are its own without the last one.
             same_prefix = (next_tokens[:, None, :-1] == tokens[None, :, :]).all(dim=-1)

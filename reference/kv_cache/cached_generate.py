@@ -9,8 +9,10 @@ parts.generate reruns the model over the whole sequence at every step. Here:
 Stopping and EOS padding are those of parts.generate: stop after max_new_tokens, or once every
 row has produced eos_token_id; a finished row keeps getting eos_token_id.
 
-The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx raises ValueError
-before anything is generated (rather than failing, or going wrong, half-way).
+The whole result must fit in the context: prompt_len + max_new_tokens > n_ctx raises
+harness.config.context_error(prompt_len, max_new_tokens, n_ctx) (a ValueError, with the message
+of every generation function) before anything is generated (rather than failing, or going
+wrong, half-way).
 
 model: a parts.GPT2.
 """
@@ -19,6 +21,7 @@ from jaxtyping import Int
 from torch import Tensor, nn
 
 from harness import parts
+from harness.config import context_error
 
 
 def generate_with_cache(
@@ -32,7 +35,7 @@ def generate_with_cache(
     """The prompt followed by up to max_new_tokens new tokens per row, as parts.generate returns them."""
     batch, prompt_len = prompt.shape
     if prompt_len + max_new_tokens > model.cfg.n_ctx:
-        raise ValueError(f"{prompt_len} prompt tokens + {max_new_tokens} new ones exceed n_ctx={model.cfg.n_ctx}")
+        raise context_error(prompt_len, max_new_tokens, model.cfg.n_ctx)
     weight = next(model.parameters())
     cache = parts.KVCache(model.cfg, batch, device=weight.device, dtype=weight.dtype)
     tokens, unseen = prompt, prompt

@@ -1,0 +1,44 @@
+"""The forward pass of a padded batch, with a cache: padded prompts, generated fast.
+
+kv_cache/cached_forward and padding/padded_forward together. The cache holds cache.length
+positions already; `tokens` are the `new` ones after them, and `attention_mask` covers them
+all, cached and new: (batch, cache.length + new), 1 on real tokens, 0 on the left padding.
+For the new tokens:
+
+    positions = parts.positions_from_mask(attention_mask), its last `new` columns
+    residual  = embed(tokens) + W_pos[positions]
+    for each block (its layer index matters):
+        q, k, v of the new tokens, in the cache's layout (batch, n_heads, new, d_head), biases included
+        keys, values = cache.update(layer, k, v)        every position so far
+        scores = q . keys / sqrt(d_head), then parts.apply_padding_mask(scores, attention_mask):
+                 the new queries are the last `new` positions, which is what it assumes
+        z = parts.attention_pattern(scores) @ values; residual += z through W_O, plus b_O
+        residual += block.mlp(block.ln2(residual))
+    cache.advance(new), once, after the last block
+    logits = unembed(ln_final(residual))
+
+A padded row's position does not follow from cache.length: its new token's position is its
+count of real tokens so far, which is why the whole mask is needed, not only the new part.
+
+Errors, raised before anything is computed or written: an attention_mask that does not cover
+cache.length + new positions, or cache.length + new > n_ctx: ValueError, the cache unchanged.
+
+model: a parts.GPT2; cache: a parts.KVCache with one row per row of the batch.
+"""
+import math
+
+import einops
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from harness import parts
+
+
+def padded_cached_forward(
+    model: nn.Module,
+    tokens: Int[Tensor, "batch new"],
+    attention_mask: Int[Tensor, "batch total"],
+    cache: "parts.KVCache",
+) -> Float[Tensor, "batch new d_vocab"]:
+    """Logits for the new tokens of a padded batch, which come right after the cache.length cached ones."""
+    raise NotImplementedError

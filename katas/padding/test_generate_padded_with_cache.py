@@ -1,0 +1,82 @@
+"""Tests for katas/padding/generate_padded_with_cache.py (generate_padded_with_cache), against
+generate_padded and Hugging Face's generate(input_ids, attention_mask=...) with its cache."""
+import pytest
+import torch
+
+from harness.config import Config
+from harness.testing import reference, under_test
+from harness.testing.asserts import check_tensor
+from harness.testing.context import check_refused_up_front
+from harness.testing.oracles import hf_gpt2, reference_gpt2
+from harness.testing.padding import hf_generate_padded, left_padded
+from harness.testing.properties import check_inputs_unchanged
+from harness.testing.recorders import PositionCounter
+
+KATA = "padding.generate_padded_with_cache"
+generate_padded_with_cache = under_test(KATA)
+CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=12, n_ctx=40)
+EOS = CFG.d_vocab - 1
+HINT = ("Prefill the padded prompt with its mask, then feed only the last chosen token, the mask grown by a column of "
+        "ones first; the penalties see each row's real tokens only, as in generate_padded.")
+OPTIONS = [
+    dict(do_sample=False),
+    dict(do_sample=False, repetition_penalty=2.0, frequency_penalty=0.5),
+    dict(do_sample=True, top_k=0),
+    dict(do_sample=True, top_k=5, top_p=0.9, temperature=0.8, repetition_penalty=1.3),
+]
+
+
+def check_tokens(actual, expected, what: str):
+    __tracebackhide__ = True
+    check_tensor(actual, expected, kata=KATA, what=what, axes="batch total_len", hint=HINT)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize("lengths", [[3, 1, 5], [1, 4]], ids=str)
+def test_same_tokens_as_generate_padded(lengths, options, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt, mask = left_padded(lengths, CFG.d_vocab, seed=21, pad=0, device=device)
+    extra = dict(eos_token_id=[EOS, 4], pad_token_id=0)
+    torch.manual_seed(1)
+    expected = reference("padding.generate_padded")(model, prompt, mask, 12, **extra, **options)
+    torch.manual_seed(1)
+    check_tokens(generate_padded_with_cache(model, prompt, mask, 12, **extra, **options), expected,
+                 what=f"tokens with {options} vs generate_padded")
+
+
+@pytest.mark.parametrize("lengths", [[3, 1, 5], [2, 2, 6, 1]], ids=str)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_greedy_equals_hugging_face_with_its_cache(seed, lengths, device):
+    model, hf = reference_gpt2(CFG, seed, str(device)), hf_gpt2(CFG, seed, str(device))
+    prompt, mask = left_padded(lengths, CFG.d_vocab, seed=seed + 22, pad=EOS, device=device)
+    expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
+                                  repetition_penalty=1.5, use_cache=True)
+    check_tokens(generate_padded_with_cache(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False, repetition_penalty=1.5),
+                 expected, what=f"greedy generation from prompts of lengths {lengths} vs Hugging Face's, cache on")
+
+
+def test_each_step_after_the_prefill_feeds_one_token(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt, mask = left_padded([4, 1], CFG.d_vocab, seed=23, pad=0, device=device)
+    with PositionCounter(model) as counter:
+        generate_padded_with_cache(model, prompt, mask, 5, do_sample=False)
+    assert counter.calls == [4, 1, 1, 1, 1], (
+        f"positions run through the model at each step: expected [4, 1, 1, 1, 1] (the padded prompt once, then one "
+        f"token), got {counter.calls}. The cache holds the rest: feed it only what it has not seen.")
+
+
+@pytest.mark.parametrize("prompt_len, new", [(30, 11), (CFG.n_ctx, 1)])
+def test_past_the_context_is_refused_up_front(prompt_len, new, device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt, mask = left_padded([prompt_len, 1], CFG.d_vocab, seed=24, pad=0, device=device)
+    check_refused_up_front(lambda: generate_padded_with_cache(model, prompt, mask, new, do_sample=False), model, prompt_len,
+                           new, kata=KATA, what=f"generate_padded_with_cache with {prompt_len} prompt columns and {new} new")
+    fits = generate_padded_with_cache(model, prompt[:, : CFG.n_ctx - new], mask[:, : CFG.n_ctx - new], new, do_sample=False)
+    assert fits.shape[1] == CFG.n_ctx, "prompt_len + max_new_tokens == n_ctx fits exactly"
+
+
+def test_leaves_its_inputs_unchanged(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt, mask = left_padded([3, 1], CFG.d_vocab, seed=25, pad=0, device=device)
+    check_inputs_unchanged(lambda p, m: generate_padded_with_cache(model, p, m, 3, do_sample=False), prompt, mask, kata=KATA,
+                           what="generate_padded_with_cache")
