@@ -118,6 +118,8 @@ def test_loads_state_dicts_as_older_transformers_saved_them(forms, device):
     model = empty_gpt2(cfg, device)
     try:
         load_gpt2_weights(model, state)
+    except NotImplementedError:  # a RuntimeError too, but the stub untouched is "not implemented yet", not a refusal
+        raise
     except (KeyError, ValueError, RuntimeError) as error:
         pytest.fail(f"load_gpt2_weights refused a state dict with {' and '.join(OLD_FORMS[f] for f in forms)}, as older "
                     f"transformers versions saved them: {type(error).__name__}: {error}\n{stuck(KATA)}", pytrace=False)
