@@ -198,6 +198,11 @@ _CRASH_HINTS = [
      ".data, .item(), torch.no_grad(), torch.tensor(a_tensor) or an in-place op (x += ..., masked_fill_) on that path."),
     (("same device", "meta", "device type"),
      "Tensors on different devices: create new tensors with device=x.device (or torch.zeros_like(x), x.new_zeros(...))."),
+    (("only supports boolean masks", "must be a bool tensor", "expected a boolean tensor"),
+     "A mask given to masked_fill or torch.where must be boolean: build it as booleans (dtype=torch.bool, or a "
+     "comparison such as j > i), not from torch.ones(...) of floats."),
+    (("tensors used as indices must be", "indices should be either on cpu or on the same device"),
+     "Tensors that index (token ids, positions) must be integers (long or int) on the indexed tensor's device."),
     (("scalar type", "dtype", "Float but found", "Double but found", "BFloat16"),
      "Tensors of different dtypes: create new tensors with dtype=x.dtype (or torch.zeros_like(x)), never a fixed float32."),
     (("shape", "size of tensor", "cannot be multiplied", "must match the size", "einsum", "dimension", "out of range",

@@ -106,3 +106,43 @@ def test_a_shape_error_names_the_learners_line_and_the_hint(isolate, tmp_path):
     assert result.status == "failing" and {test.kind for test in result.tests if test.outcome == "failed"} == {"type_check"}
     assert "does not match a signature's annotations" in text
     assert "Stuck? kata hint attention.attend_to_values" in text
+
+
+# Realistic crashes inside the learner's own code: (kata, what replaces `raise NotImplementedError`,
+# the line the message must point at, a piece of the hint that fits that crash).
+CRASHES = {
+    "attention.attention_scores": ("import torch\nreturn torch.matmul(q, k) / q.shape[-1] ** 0.5",
+                                   "torch.matmul(q, k)", "print the shapes"),
+    "attention.causal_mask": ("mask = torch.triu(torch.ones(scores.shape[-2], scores.shape[-1]), diagonal=1)\n"
+                              "return scores.masked_fill(mask, torch.finfo(scores.dtype).min)",
+                              "scores.masked_fill(mask", "must be boolean"),
+    "mlp.mlp": ("hidden = parts.gelu_new(normalized_resid_mid @ self.W_in.T + self.b_in)\n"
+                "return hidden @ self.W_out.T + self.b_out", "self.W_in.T", "print the shapes"),
+}
+
+
+def _stub_with(kata_id: str, body: str, folder) -> str:
+    """The kata's stub with `raise NotImplementedError` (the last one) replaced by `body`."""
+    stub = manifest.get(kata_id).file.read_text()
+    at = stub.rindex("raise NotImplementedError")
+    indent = stub[stub.rindex("\n", 0, at) + 1:at]
+    path = folder / f"{kata_id}.py"
+    path.write_text(stub[:at] + ("\n" + indent).join(body.splitlines()) + stub[at + len("raise NotImplementedError"):])
+    return f"--swap={kata_id}={path}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_a_crash_in_the_learners_code_is_a_short_message_with_their_line_and_a_fitting_hint(isolate, tmp_path):
+    swaps = [_stub_with(kata_id, body, tmp_path) for kata_id, (body, _, _) in CRASHES.items()]
+    katas = [manifest.get(kata_id) for kata_id in CRASHES]
+    results = run_katas(katas, "--reference", *swaps, isolate=isolate)
+    for kata_id, (_, line, hint) in CRASHES.items():
+        failed = [test for test in results[kata_id].tests if test.outcome == "failed"]
+        assert failed, (kata_id, results[kata_id])
+        message = failed[0].output or failed[0].message
+        assert message.removeprefix("Failed: ").startswith("your code raised RuntimeError: "), message
+        assert f"{kata_id.split('.')[1]}.py, line" in message and line in message, message
+        assert hint in message and f"Stuck? kata hint {kata_id}" in message, message
+        assert "torch/" not in message and "_call_impl" not in message and "hypothesis/" not in message, message
+        assert len(message.strip().splitlines()) <= 8, message
