@@ -102,7 +102,7 @@ def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process") -> tuple
 
 
 def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=print, modes=tuple(MODES)) -> list[str]:
-    katas = [manifest.get(kata_id) for kata_id in kata_ids] if kata_ids else list(manifest.katas())
+    katas = [manifest.find(kata_id) for kata_id in kata_ids] if kata_ids else list(manifest.katas())
     problems = [f"{kata.id}: {len(mutants_of(kata))} mutants, at least {MIN_MUTANTS_PER_KATA} wanted"
                 for kata in katas if len(mutants_of(kata)) < MIN_MUTANTS_PER_KATA]
     everything = [(mutant, mode) for kata in katas for mutant in mutants_of(kata) for mode in modes]

@@ -160,10 +160,9 @@ def grade_command(args: argparse.Namespace) -> int:
     from harness.runner import Limits
 
     limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
-    for kata_id in args.kata or ():
-        manifest.get(kata_id)
+    kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
     with console.status("Grading..."):
-        result = grade(args.learner, args.kata, limits, out=args.out)
+        result = grade(args.learner, kata_ids, limits, out=args.out)
     files = write_reports(result, args.out)
     if result.error:
         console.print("[red]Not graded[/]: the grading files differ from upstream:\n  " + "\n  ".join(result.problems))
@@ -191,13 +190,13 @@ def hashes(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- instructors' commands
 
 def _configure_kata_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kata", choices=[kata.id for kata in manifest.katas()], metavar="KATA")
+    parser.add_argument("kata", metavar="KATA", help="its id, number, name or file (attention.causal_mask, 5, causal_mask, ...)")
 
 
 def stub(args: argparse.Namespace) -> int:
     from harness.stubs import stub_source
 
-    kata = manifest.get(args.kata)
+    kata = manifest.find(args.kata)
     sys.stdout.write(stub_source(kata.reference_file, kata.symbol))
     return 0
 
@@ -293,7 +292,7 @@ def main(argv: "list[str] | None" = None, prog: str = "kata") -> int:
     try:
         args = parser(prog, selected=argv[0]).parse_args(argv)
         return args.run(args)
-    except manifest.NotACheckout as error:
+    except (manifest.NotACheckout, manifest.UnknownKata) as error:
         console.print(f"[red]{prog}[/]: {error}", markup=True)
         return 2
 

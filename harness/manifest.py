@@ -119,6 +119,11 @@ def get(kata_id: str) -> Kata:
     raise KeyError(f"no kata {kata_id!r} in manifest.toml; known katas: {known}")
 
 
+class UnknownKata(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def find(text: str) -> Kata:
     """A kata by its id (attention.causal_mask), its number in learning order (5), its name
     (causal_mask), its symbol (apply_causal_mask), or its file or test file's path."""
@@ -131,7 +136,7 @@ def find(text: str) -> Kata:
         if text in (kata.id, kata.symbol) or stem in (kata.name, kata.id):
             return kata
     known = ", ".join(f"{number} {kata.id}" for number, kata in enumerate(everything, start=1))
-    raise KeyError(f"no kata {text!r}: give its id, number, name or file. The katas: {known}")
+    raise UnknownKata(f"no kata {text!r}: give its id, number, name or file. The katas: {known}")
 
 
 def by_symbol(symbol: str) -> Kata:

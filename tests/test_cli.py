@@ -85,6 +85,16 @@ def test_python_dash_m_harness_keeps_its_commands():
     assert stub == manifest.get("mlp.gelu_new").file.read_text() or not untouched()
 
 
+
+def test_a_kata_goes_by_its_number_name_symbol_or_file_everywhere():
+    number = [k.id for k in manifest.katas()].index("mlp.gelu_new") + 1
+    by_id = kata("stub", "mlp.gelu_new").stdout
+    for name in (str(number), "gelu_new", "katas/mlp/gelu_new.py", "katas/mlp/test_gelu_new.py"):
+        assert kata("stub", name).stdout == by_id, name
+    unknown = kata("stub", "no_such_kata")
+    assert unknown.returncode == 2 and "no kata 'no_such_kata'" in unknown.stdout + unknown.stderr
+    assert "Traceback" not in unknown.stdout + unknown.stderr
+
 def test_every_subcommand_is_in_the_table(monkeypatch):
     names = set(cli.parser()._subparsers._group_actions[0].choices)
     assert {"status", "progress", "next", "hint", "watch", "demo", "explore", "grade", "hashes", "train"} <= names
