@@ -11,4 +11,5 @@ def pad_and_stack(results: list, eos_token_id: "int | None") -> tuple[Tensor, Te
     sequences = [torch.nn.functional.pad(sequence, (0, longest - len(sequence)), value=pad)
                  for entries in results for _, sequence in entries]
     scores = [score for entries in results for score, _ in entries]
-    return torch.stack(sequences), torch.tensor(scores)
+    stacked = torch.stack(sequences)
+    return stacked, torch.tensor(scores, device=stacked.device)  # float32, beside the sequences

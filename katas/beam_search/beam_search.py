@@ -3,7 +3,8 @@
 For each prompt of the batch on its own:
 - start with num_beams copies of the prompt; beam 0 scores 0, the others -1e9 (so the first
   step does not pick the same token num_beams times);
-- each step: log-probabilities = log_softmax of the model's last logits; ban repeated n-grams
+- each step: log-probabilities = log_softmax of the model's last logits, in float32 whatever the
+  model's dtype (as Hugging Face does; the scores returned are float32); ban repeated n-grams
   (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0; then parts.beam_step
   (is_last_step on the max_new_tokens-th step);
 - a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt

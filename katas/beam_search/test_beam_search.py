@@ -141,3 +141,16 @@ def test_the_oracle_cases_do_end_beams_with_eos(device):
             _, expected, options = both_searches(case, CASES.index(case) % 3, 3, 3, device)
             early += int((expected.sequences[:, 3:] == options["eos_token_id"]).any(dim=1).sum())
     assert early >= 20, f"only {early} returned sequences end with EOS: the oracle cases no longer test EOS"
+
+
+def test_a_float64_model_is_searched_in_float32_as_hugging_face_does(device):
+    """The docstring: log-probabilities in float32 whatever the model's dtype; the scores come back float32."""
+    hf = hf_gpt2(CFG, 1, str(device)).double()
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=11, device=device)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf, prompt), num_return_sequences=2)
+    expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
+    sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
+    check_tensor(sequences, expected.sequences, kata=KATA, what="sequences of a float64 model's beam search",
+                 axes="returned total_len")
+    check_tensor(scores, expected.sequences_scores.float(), kata=KATA, what="scores of a float64 model's beam search",
+                 axes="returned", atol=1e-4, rtol=1e-4, hint="Take the log-probabilities in float32: .float().log_softmax(-1).")
