@@ -123,11 +123,13 @@ def hf_as_model(hf):
 
 
 def hf_generate(hf, prompt: Tensor, **options):
-    """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are)."""
+    """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are).
+    Finished rows are padded with pad_token_id if given, else the (first) eos id."""
     eos = options.get("eos_token_id")
+    options.setdefault("pad_token_id", eos[0] if isinstance(eos, list) else eos)
     options.setdefault("use_cache", False)
     with torch.no_grad():
-        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), pad_token_id=eos, **options)
+        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), **options)
 
 
 def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:

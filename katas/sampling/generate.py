@@ -6,6 +6,13 @@ through), and append it. Stop after max_new_tokens, or once every row has produc
 eos_token_id. A row that has finished keeps getting eos_token_id appended (as padding) while
 the others go on: the result is rectangular. This is Hugging Face's generate() for one beam.
 
+As Hugging Face's generate() does, eos_token_id may be a list: any of its ids ends a row. A
+finished row gets pad_token_id appended, or the (first) eos id when no pad_token_id is given.
+num_return_sequences=n samples n continuations of every prompt: each prompt row repeated n times
+in a row (rows p0, p0, p1, p1, ... for n=2), then generated as one batch. Without sampling it
+would give n identical rows, so do_sample=False with num_return_sequences > 1 is a ValueError
+(Hugging Face refuses it too).
+
 Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
 a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
 max_new_tokens, n_ctx) before the model runs (not half-way, deep inside the positional
@@ -31,8 +38,10 @@ def generate(
     prompt: Int[Tensor, "batch prompt_len"],
     max_new_tokens: int,
     *,
-    eos_token_id: "int | None" = None,
+    eos_token_id: "int | list[int] | None" = None,
+    pad_token_id: "int | None" = None,
+    num_return_sequences: int = 1,
     **options,
-) -> Int[Tensor, "batch total_len"]:
-    """The prompt followed by up to max_new_tokens new tokens per row."""
+) -> Int[Tensor, "returned total_len"]:
+    """The prompt followed by up to max_new_tokens new tokens per row (num_return_sequences rows per prompt)."""
     raise NotImplementedError

@@ -97,3 +97,37 @@ def test_an_eos_id_of_zero_ends_rows_as_hugging_face_does(device):
                  what="sampled generation with eos_token_id=0", axes="batch total_len",
                  hint="0 is a real token id: test `eos_token_id is not None`, not `if eos_token_id:`.")
 
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_list_of_eos_ids_and_a_pad_id_other_than_eos_equal_hugging_face(seed, device):
+    hf = hf_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(4, 3, CFG.d_vocab, seed=seed + 30, device=device)
+    for eos, pad in (([EOS, 2, 5], 0), ([3, 7, EOS], None), (4, 0)):
+        torch.manual_seed(seed)
+        expected = hf_generate(hf, prompt, max_new_tokens=12, do_sample=True, top_k=0, eos_token_id=eos, pad_token_id=pad)
+        torch.manual_seed(seed)
+        actual = generate(hf_as_model(hf), prompt, 12, eos_token_id=eos, pad_token_id=pad, do_sample=True)
+        check_tensor(actual, expected, kata=KATA, what=f"sampled generation with eos_token_id={eos}, pad_token_id={pad}",
+                     axes="batch total_len",
+                     hint="Any id of an eos list ends a row (torch.isin); a finished row gets pad_token_id, or the first "
+                     "eos id without one.")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_num_return_sequences_samples_each_prompt_that_many_times_as_hugging_face(seed, device):
+    hf = hf_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 40, device=device)
+    torch.manual_seed(seed)
+    expected = hf_generate(hf, prompt, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=EOS, num_return_sequences=3)
+    torch.manual_seed(seed)
+    actual = generate(hf_as_model(hf), prompt, 10, eos_token_id=EOS, do_sample=True, num_return_sequences=3)
+    check_tensor(actual, expected, kata=KATA, what="sampled generation with num_return_sequences=3", axes="returned total_len",
+                 hint="Repeat each prompt row num_return_sequences times in a row (p0, p0, p0, p1, ...: "
+                 "repeat_interleave), then generate them as one batch.")
+
+
+def test_num_return_sequences_without_sampling_is_refused(device):
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=50, device=device)
+    with pytest.raises(ValueError):
+        generate(hf_as_model(hf_gpt2(CFG, 0, str(device))), prompt, 4, do_sample=False, num_return_sequences=2)
