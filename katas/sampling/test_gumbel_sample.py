@@ -86,3 +86,10 @@ def test_keeps_the_dtype_of_its_inputs(dtype, device):
     check_function_in_dtype(lambda x: sample_with_gumbel(x, torch.Generator(device).manual_seed(3)),
                             lambda x: reference(KATA)(x, torch.Generator(device).manual_seed(3)),
                             logits, dtype=dtype, kata=KATA, what="Gumbel-max tokens")
+
+
+def test_creates_no_tensor_on_another_device():
+    """The noise is drawn on the logits' device: with logits on `meta`, noise drawn on the CPU cannot be added."""
+    logits = randn(3, 7, seed=2)
+    check_function_on_meta(sample_with_gumbel, reference(KATA), logits, torch.Generator().manual_seed(0), kata=KATA,
+                           what="sample_with_gumbel")
