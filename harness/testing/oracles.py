@@ -122,14 +122,16 @@ def hf_as_model(hf):
     return lambda tokens: hf(tokens, use_cache=False).logits
 
 
-def hf_generate(hf, prompt: Tensor, **options):
-    """Hugging Face's generate() on `prompt`, with no cache (so its logits are computed as ours are).
-    Finished rows are padded with pad_token_id if given, else the (first) eos id."""
+def hf_generate(hf, prompt: Tensor, attention_mask: "Tensor | None" = None, **options):
+    """Hugging Face's generate() on `prompt` (every token real, unless an attention mask says which
+    are padding), with no cache (so its logits are computed as ours are). Finished rows are padded
+    with pad_token_id if given, else the (first) eos id."""
     eos = options.get("eos_token_id")
     options.setdefault("pad_token_id", eos[0] if isinstance(eos, list) else eos)
     options.setdefault("use_cache", False)
     with torch.no_grad():
-        return hf.generate(prompt, attention_mask=torch.ones_like(prompt), **options)
+        return hf.generate(prompt, attention_mask=torch.ones_like(prompt) if attention_mask is None else attention_mask,
+                           **options)
 
 
 def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:

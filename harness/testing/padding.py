@@ -29,10 +29,3 @@ def hf_padded_logits(hf, tokens: Tensor, attention_mask: Tensor) -> Tensor:
     """Hugging Face's GPT-2 logits on a padded batch, with the positions its generate() uses."""
     with torch.no_grad():
         return hf(tokens, attention_mask=attention_mask, position_ids=hf_positions(hf, attention_mask), use_cache=False).logits
-
-
-def hf_generate_padded(hf, prompt: Tensor, attention_mask: Tensor, **options) -> Tensor:
-    """Hugging Face's generate(input_ids, attention_mask=...) with no cache."""
-    options.setdefault("use_cache", False)
-    with torch.no_grad():
-        return hf.generate(prompt, attention_mask=attention_mask, **options)

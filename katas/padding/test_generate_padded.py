@@ -7,8 +7,8 @@ from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
-from harness.testing.oracles import hf_gpt2, reference_gpt2
-from harness.testing.padding import hf_generate_padded, left_padded, real_part
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.padding import left_padded, real_part
 from harness.testing.properties import check_inputs_unchanged
 
 KATA = "padding.generate_padded"
@@ -34,7 +34,7 @@ def check_tokens(actual, expected, what: str, hint: str = HINT):
 def test_greedy_equals_hugging_face(seed, lengths, device):
     model, hf = models(seed, device)
     prompt, mask = left_padded(lengths, CFG.d_vocab, seed=seed + 40, pad=EOS, device=device)
-    expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS)
+    expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS)
     check_tokens(generate_padded(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False), expected,
                  what=f"greedy generation from prompts of lengths {lengths}, vs Hugging Face")
 
@@ -60,7 +60,7 @@ def test_each_row_continues_as_its_prompt_alone(lengths, options, device):
 def test_repetition_penalty_ignores_the_padding_as_hugging_face_does(seed, device):
     model, hf = models(seed, device)
     prompt, mask = left_padded([4, 1, 2], CFG.d_vocab, seed=seed + 60, pad=EOS, device=device)
-    expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
+    expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
                                   repetition_penalty=3.0)
     check_tokens(generate_padded(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False, repetition_penalty=3.0), expected,
                  what="greedy generation with repetition_penalty=3.0 vs Hugging Face",
@@ -77,7 +77,7 @@ def test_sampling_with_the_same_seed_equals_hugging_face(seed, options, device):
     model, hf = models(seed, device)
     prompt, mask = left_padded([5, 1, 3, 2], CFG.d_vocab, seed=seed + 70, pad=EOS, device=device)
     torch.manual_seed(seed)
-    expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=12, do_sample=True, eos_token_id=EOS, pad_token_id=EOS, **options)
+    expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=12, do_sample=True, eos_token_id=EOS, pad_token_id=EOS, **options)
     torch.manual_seed(seed)
     actual = generate_padded(model, prompt, mask, 12, eos_token_id=EOS, do_sample=True, **options)
     check_tokens(actual, expected, what=f"sampled generation with {options} vs Hugging Face (top_k=0 there means none, "
@@ -91,7 +91,7 @@ def test_a_pad_token_other_than_eos_and_a_list_of_eos_ids_equal_hugging_face(see
     prompt, mask = left_padded([1, 3, 4], CFG.d_vocab, seed=seed + 80, pad=0, device=device)
     for eos in ([EOS, 2, 5], 4):
         torch.manual_seed(seed)
-        expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=eos, pad_token_id=0)
+        expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=eos, pad_token_id=0)
         torch.manual_seed(seed)
         actual = generate_padded(model, prompt, mask, 10, eos_token_id=eos, pad_token_id=0, do_sample=True)
         check_tokens(actual, expected, what=f"sampled generation with eos_token_id={eos}, pad_token_id=0 vs Hugging Face",
@@ -103,7 +103,7 @@ def test_the_pad_id_defaults_to_the_first_eos_id(device):
     prompt, mask = left_padded([2, 5], CFG.d_vocab, seed=90, pad=EOS, device=device)
     for seed in range(3):
         torch.manual_seed(seed)
-        expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=[3, 7, EOS],
+        expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=[3, 7, EOS],
                                       pad_token_id=3)
         torch.manual_seed(seed)
         actual = generate_padded(model, prompt, mask, 10, eos_token_id=[3, 7, EOS], do_sample=True)

@@ -7,8 +7,8 @@ from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
-from harness.testing.oracles import hf_gpt2, reference_gpt2
-from harness.testing.padding import hf_generate_padded, left_padded
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.padding import left_padded
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.recorders import PositionCounter
 
@@ -49,7 +49,7 @@ def test_same_tokens_as_generate_padded(lengths, options, device):
 def test_greedy_equals_hugging_face_with_its_cache(seed, lengths, device):
     model, hf = reference_gpt2(CFG, seed, str(device)), hf_gpt2(CFG, seed, str(device))
     prompt, mask = left_padded(lengths, CFG.d_vocab, seed=seed + 22, pad=EOS, device=device)
-    expected = hf_generate_padded(hf, prompt, mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
+    expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=10, do_sample=False, eos_token_id=EOS, pad_token_id=EOS,
                                   repetition_penalty=1.5, use_cache=True)
     check_tokens(generate_padded_with_cache(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False, repetition_penalty=1.5),
                  expected, what=f"greedy generation from prompts of lengths {lengths} vs Hugging Face's, cache on")
