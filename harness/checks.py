@@ -106,6 +106,8 @@ def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=pri
     problems = [f"{kata.id}: {len(mutants_of(kata))} mutants, at least {MIN_MUTANTS_PER_KATA} wanted"
                 for kata in katas if len(mutants_of(kata)) < MIN_MUTANTS_PER_KATA]
     everything = [(mutant, mode) for kata in katas for mutant in mutants_of(kata) for mode in modes]
+    for mutant, _ in everything:
+        mutant.source()  # a mutant whose text no longer matches the reference fails here, before minutes of runs
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
         for (mutant, verdict, detail), (_, mode) in zip(pool.map(lambda each: run_mutant(each[0], Path(tmp), each[1]), everything),
                                                         everything):

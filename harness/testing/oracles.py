@@ -1,5 +1,6 @@
 """What the suites compare with: the reference solutions, and Hugging Face's GPT-2 (with every
 parameter random and non-zero), for modules, whole models and generate()."""
+import copy
 from functools import lru_cache
 
 import pytest
@@ -71,11 +72,30 @@ def hf_gpt2(cfg: Config, seed: int, device: str = "cpu"):
     return randomize_parameters_(model, seed, cfg.d_model).to(device)
 
 
+def hf_gpt2_with_ties(cfg: Config, seed: int, kinds: int, device: str = "cpu"):
+    """A copy of hf_gpt2(cfg, seed) where token t's embedding (tied to the unembedding) is token
+    (t % kinds)'s: the logits take only `kinds` distinct values, and sequences that differ only in
+    such twin tokens score exactly alike, so beam search meets exact ties at every step (kinds=1:
+    every logit equal). Where scores tie, only the same torch.topk calls as Hugging Face's give its order."""
+    model = copy.deepcopy(hf_gpt2(cfg, seed, device))
+    with torch.no_grad():
+        embedding = model.transformer.wte.weight
+        embedding.copy_(embedding[torch.arange(cfg.d_vocab, device=embedding.device) % kinds])
+    return model
+
+
 @lru_cache(maxsize=16)
 def reference_gpt2(cfg: Config, seed: int, device: str = "cpu") -> nn.Module:
     """The reference GPT2 holding hf_gpt2(cfg, seed)'s weights."""
     model = reference("model.gpt2")(cfg).to(device).eval()
     reference("model.load_gpt2_weights")(model, hf_gpt2(cfg, seed, device).state_dict())
+    return model
+
+
+def reference_gpt2_with_ties(cfg: Config, seed: int, kinds: int, device: str = "cpu") -> nn.Module:
+    """The reference GPT2 holding hf_gpt2_with_ties(cfg, seed, kinds)'s weights (twin tokens, exact ties)."""
+    model = reference("model.gpt2")(cfg).to(device).eval()
+    reference("model.load_gpt2_weights")(model, hf_gpt2_with_ties(cfg, seed, kinds, device).state_dict())
     return model
 
 
@@ -118,8 +138,16 @@ def check_matches_hugging_face(kata: str, cfg: Config, tokens: Tensor, *, ours, 
 
 
 def hf_as_model(hf):
-    """A Hugging Face GPT2LMHeadModel as the plain `tokens -> logits` callable the katas take."""
-    return lambda tokens: hf(tokens, use_cache=False).logits
+    """A Hugging Face GPT2LMHeadModel as the plain `tokens -> logits` callable the katas take. Its last
+    position is computed as Hugging Face's generate() computes it (logits_to_keep=1), to the last bit:
+    a matmul of another shape rounds differently, and exact ties (hf_gpt2_with_ties) need the same bits."""
+
+    def model(tokens: Tensor) -> Tensor:
+        logits = hf(tokens, use_cache=False).logits
+        last = hf(tokens, use_cache=False, logits_to_keep=1).logits
+        return torch.cat([logits[:, :-1], last], dim=1)
+
+    return model
 
 
 def hf_generate(hf, prompt: Tensor, attention_mask: "Tensor | None" = None, **options):

@@ -8,16 +8,23 @@ For each prompt of the batch on its own:
   (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0; then parts.beam_step
   (is_last_step on the max_new_tokens-th step);
 - a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt
-  excluded) ** length_penalty; keep the best num_beams of them ("the pool");
-- stop after max_new_tokens; or, with early_stopping=True, once the pool holds num_beams; or,
+  excluded) ** length_penalty; keep the best num_beams of them ("the pool"), as Hugging Face
+  does: the pool is num_beams slots, each a sequence and a score, all starting empty at -1e9.
+  After each step, put the pool's scores and the 2 * num_beams candidates' scores side by side,
+  pool first: torch.cat([pool_scores, candidate_scores / length ** length_penalty + -1e9 on
+  every candidate that did not finish]), and keep the slots that torch.topk(..., num_beams)
+  picks, in its order. The pool is full when all its slots hold finished sequences. Why not
+  sort a list? Equal scores: topk orders ties its own way, and only the same topk on the same
+  tensor puts them in Hugging Face's order;
+- stop after max_new_tokens; or, with early_stopping=True, once the pool is full; or,
   with early_stopping=False, once the pool is full and the best live beam's score divided by
-  (tokens generated so far) ** length_penalty cannot beat the pool's worst score (from then on
-  nothing enters the pool); with early_stopping="never", the same, but divided by
+  (tokens generated so far) ** length_penalty cannot beat (is <=) the pool's worst score
+  (from then on nothing enters the pool); with early_stopping="never", the same, but divided by
   max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
   still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
   Beware: "never" is a true value in Python, so test `early_stopping is True`;
-- return the num_return_sequences best of the pool, best first, with their scores. Shorter
-  sequences are padded with eos_token_id up to the longest one returned for the batch.
+- return the first num_return_sequences slots of the pool (topk's order: best first), with
+  their scores. Shorter sequences are padded with eos_token_id up to the longest one returned for the batch.
 
 Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
 too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
@@ -59,4 +66,3 @@ def beam_search(
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
     """Sequences (batch * num_return_sequences rows, prompt included) and their scores."""
     raise NotImplementedError
-

@@ -1,4 +1,5 @@
 """Tests for katas/beam_search/beam_search.py (beam_search), against Hugging Face's generate(num_beams=k)."""
+import copy
 import itertools
 
 import pytest
@@ -9,7 +10,7 @@ from harness.testing import under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, hf_gpt2_with_ties, reference_gpt2
 
 KATA = "beam_search.beam_search"
 beam_search = under_test(KATA)
@@ -145,7 +146,7 @@ def test_the_oracle_cases_do_end_beams_with_eos(device):
 
 def test_a_float64_model_is_searched_in_float32_as_hugging_face_does(device):
     """The docstring: log-probabilities in float32 whatever the model's dtype; the scores come back float32."""
-    hf = hf_gpt2(CFG, 1, str(device)).double()
+    hf = copy.deepcopy(hf_gpt2(CFG, 1, str(device))).double()  # hf_gpt2 is cached: never convert it in place
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=11, device=device)
     options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf, prompt), num_return_sequences=2)
     expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
@@ -154,3 +155,29 @@ def test_a_float64_model_is_searched_in_float32_as_hugging_face_does(device):
                  axes="returned total_len")
     check_tensor(scores, expected.sequences_scores.float(), kata=KATA, what="scores of a float64 model's beam search",
                  axes="returned", atol=1e-4, rtol=1e-4, hint="Take the log-probabilities in float32: .float().log_softmax(-1).")
+
+
+TIE_CASES = [dict(kinds=kinds, eos_token_id=eos, early_stopping=early)
+             for kinds, eos, early in itertools.product([1, 3], [None, 0], [True, False, "never"])]
+TIE_HINT = ("Exact ties: where scores are equal, Hugging Face's order is torch.topk's. Keep the pool as the docstring "
+            "says (num_beams slots at -1e9, then torch.topk over torch.cat([pool scores, all 2 * num_beams candidates' "
+            "scores with -1e9 on the unfinished]), pool first), not a sorted list.")
+
+
+@pytest.mark.parametrize("case", TIE_CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in TIE_CASES])
+def test_exact_ties_are_broken_as_hugging_face_breaks_them(case, device):
+    """Twin tokens (same embedding, so same logits) make many candidates and finished sequences score alike.
+    One prompt per case: Hugging Face runs a batch's prompts through one matmul, whose last bits depend
+    on the row, so only a lone prompt's scores are bit for bit the ones this search computes."""
+    number = TIE_CASES.index(case)
+    options = dict(num_beams=[4, 3, 2][number % 3], max_new_tokens=6, eos_token_id=case["eos_token_id"],
+                   early_stopping=case["early_stopping"], length_penalty=[1.0, 0.0, 2.0][number % 3])
+    options["num_return_sequences"] = options["num_beams"]
+    hf = hf_gpt2_with_ties(CFG, number % 3, case["kinds"], str(device))
+    prompt = random_tokens(1, 2 + number % 3, CFG.d_vocab, seed=number, device=device)
+    expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
+    sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
+    what = f"beam search with exact ties ({case['kinds']} distinct logits, {options})"
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len", hint=TIE_HINT)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4,
+                 hint=TIE_HINT)

@@ -11,23 +11,32 @@ from harness.testing.strategies import seeds
 
 KATA = "beam_search.beam_step"
 beam_step = under_test(KATA)
-NAMES = ("next live tokens", "next live scores", "finished tokens", "finished scores")
+NAMES = ("next live tokens", "next live scores", "candidates", "candidate scores", "finished mask")
+TIE_HINT = ("With equal scores, the order is torch.topk's: take the 2 * num_beams candidates with torch.topk over "
+            "the flattened (beams x vocabulary) scores, and the live beams with a second torch.topk (no sort, no loop).")
 
 
 def check_step(actual, expected, hint=""):
     __tracebackhide__ = True
-    assert isinstance(actual, tuple) and len(actual) == 4, f"beam_step should return a tuple of 4 tensors.\n{stuck(KATA)}"
+    assert isinstance(actual, tuple) and len(actual) == 5, f"beam_step should return a tuple of 5 tensors.\n{stuck(KATA)}"
     for name, got, want in zip(NAMES, actual, expected):
         check_tensor(got, want, kata=KATA, what=f"beam_step's {name}", hint=hint)
 
 
 @st.composite
-def step_inputs(draw):
-    num_beams, seq, d_vocab, seed = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(2, 8)), draw(seeds)
+def step_inputs(draw, ties=False):
+    """Random beams; with ties=True, scores and logits take few distinct values, so candidates tie."""
+    num_beams, seq, d_vocab, seed = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(2, 12)), draw(seeds)
+    d_vocab = max(d_vocab, 2 * num_beams)
     generator = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, d_vocab, (num_beams, seq), generator=generator)
-    scores = -3 * torch.rand(num_beams, generator=generator)
-    log_probs = torch.randn(num_beams, d_vocab, generator=generator).log_softmax(dim=-1)
+    if ties:
+        scores = -torch.randint(0, 2, (num_beams,), generator=generator).float()
+        logits = torch.randint(0, 3, (num_beams, d_vocab), generator=generator).float()
+    else:
+        scores = -3 * torch.rand(num_beams, generator=generator)
+        logits = torch.randn(num_beams, d_vocab, generator=generator)
+    log_probs = logits.log_softmax(dim=-1)
     return tokens, scores, log_probs, draw(st.none() | st.integers(0, d_vocab - 1)), draw(st.booleans())
 
 
@@ -38,28 +47,40 @@ def test_matches_reference(inputs, device):
                reference(KATA)(tokens, scores, log_probs, eos_token_id=eos, is_last_step=last))
 
 
+@given(inputs=step_inputs(ties=True))
+def test_ties_come_out_in_topk_order(inputs, device):
+    """Equal scores everywhere: Hugging Face's order among them is torch.topk's, in both of its topk calls."""
+    tokens, scores, log_probs, eos, last = (x.to(device) if isinstance(x, torch.Tensor) else x for x in inputs)
+    check_step(beam_step(tokens, scores, log_probs, eos_token_id=eos, is_last_step=last),
+               reference(KATA)(tokens, scores, log_probs, eos_token_id=eos, is_last_step=last), hint=TIE_HINT)
+
+
 def test_eos_finishes_a_beam_only_within_the_top_num_beams(device):
     tokens = torch.tensor([[7], [8]], device=device)
     scores = torch.tensor([0.0, -1.0], device=device)
     log_probs = torch.log(torch.tensor([[0.5, 0.3, 0.2, 0.0], [0.1, 0.1, 0.1, 0.7]], device=device))
     # candidates by score: (0,0) -0.69, (0,1) -1.20, (1,3) -1.36, (0,2) -1.61; only the first two can finish
-    eos = 1
-    got = beam_step(tokens, scores, log_probs, eos_token_id=eos)
-    expected = (torch.tensor([[7, 0], [8, 3]], device=device), torch.log(torch.tensor([0.5, 0.7 / torch.e], device=device)),
-                torch.tensor([[7, 1]], device=device), torch.log(torch.tensor([0.3], device=device)))
+    candidates = torch.tensor([[7, 0], [7, 1], [8, 3], [7, 2]], device=device)
+    candidate_scores = torch.log(torch.tensor([0.5, 0.3, 0.7 / torch.e, 0.2], device=device))
+    got = beam_step(tokens, scores, log_probs, eos_token_id=1)
+    expected = (candidates[[0, 2]], candidate_scores[[0, 2]], candidates, candidate_scores,
+                torch.tensor([False, True, False, False], device=device))
     check_step(got, expected, hint="EOS candidates leave the live beams; they are finished only if ranked in the top num_beams.")
-    got = beam_step(tokens, scores, log_probs, eos_token_id=3)  # (1, 3) ranks third of four: dropped, not finished
-    check_tensor(got[2], torch.zeros(0, 2, dtype=torch.long, device=device), kata=KATA,
-                 what="finished tokens when the EOS candidate ranks below num_beams",
-                 hint="A finished candidate outside the first num_beams of the 2 * num_beams is dropped.")
+    got = beam_step(tokens, scores, log_probs, eos_token_id=3)  # (1, 3) ranks third of four: it ends, unfinished
+    expected = (candidates[[0, 1]], candidate_scores[[0, 1]], candidates, candidate_scores,
+                torch.tensor([False, False, False, False], device=device))
+    check_step(got, expected, hint="A candidate that ends outside the first num_beams of the 2 * num_beams is not finished, "
+               "and not live either: it is dropped.")
 
 
 def test_the_last_step_finishes_the_top_num_beams(device):
     tokens = torch.tensor([[1], [2]], device=device)
-    log_probs = torch.log(torch.tensor([[0.6, 0.4], [0.9, 0.1]], device=device))
+    log_probs = torch.log(torch.tensor([[0.6, 0.4, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0]], device=device))
     got = beam_step(tokens, torch.zeros(2, device=device), log_probs, eos_token_id=None, is_last_step=True)
-    check_tensor(got[2], torch.tensor([[2, 0], [1, 0]], device=device), kata=KATA, what="finished tokens on the last step",
-                 hint="On the last step every candidate ends; the top num_beams of them are finished.")
+    check_tensor(got[2][:2], torch.tensor([[2, 0], [1, 0]], device=device), kata=KATA,
+                 what="the two best candidates on the last step", hint="Candidates come best first (torch.topk's order).")
+    check_tensor(got[4], torch.tensor([True, True, False, False], device=device), kata=KATA,
+                 what="finished mask on the last step", hint="On the last step every candidate ends; the top num_beams of them are finished.")
 
 
 def some_step(device="cpu"):

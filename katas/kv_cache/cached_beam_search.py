@@ -2,7 +2,8 @@
 
 The search itself is parts.beam_search's (same arguments, same results, read its docstring):
 per prompt, num_beams beams, parts.ban_repeated_ngrams, parts.beam_step, the pool of finished
-sequences, the length penalty and the stopping rules. What changes is how the log-probabilities
+sequences (num_beams slots merged with the candidates by one torch.topk, so that exact ties come
+out in Hugging Face's order), the length penalty and the stopping rules. What changes is how the log-probabilities
 are computed: per prompt, a parts.KVCache with one row per beam; the first step runs the
 num_beams copies of the prompt through parts.cached_forward, every later step only the last
 token of each beam.

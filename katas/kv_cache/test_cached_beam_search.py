@@ -10,7 +10,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2, reference_gpt2_with_ties
 from harness.testing.recorders import PositionCounter
 
 KATA = "kv_cache.cached_beam_search"
@@ -29,12 +29,14 @@ def likely_eos(model, prompt) -> int:
         return int(model(prompt)[0, -1].argsort(descending=True)[1])
 
 
-def check_search(actual, expected_sequences, expected_scores, what: str) -> None:
+REORDER_HINT = "After beam_step, reorder the cache so that each row holds its new beam's parent, then feed the last tokens."
+
+
+def check_search(actual, expected_sequences, expected_scores, what: str, hint: str = REORDER_HINT) -> None:
     __tracebackhide__ = True
     sequences, scores = actual
-    check_tensor(sequences, expected_sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len",
-                 hint="After beam_step, reorder the cache so that each row holds its new beam's parent, then feed the last tokens.")
-    check_tensor(scores, expected_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4)
+    check_tensor(sequences, expected_sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len", hint=hint)
+    check_tensor(scores, expected_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4, hint=hint)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in CASES])
@@ -116,3 +118,17 @@ def test_early_stopping_never_equals_uncached_beam_search(length_penalty, seed, 
                    length_penalty=length_penalty, eos_token_id=likely_eos(model, prompt))
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  what=f"cached beam search with {options}")
+
+
+@pytest.mark.parametrize("early_stopping", [True, False, "never"])
+@pytest.mark.parametrize("kinds", [1, 3])
+def test_exact_ties_are_broken_as_parts_beam_search_breaks_them(kinds, early_stopping, device):
+    """Twin tokens make exact ties. The cached path rounds differently from the uncached one (other matmul
+    shapes), so it is compared with the reference's cached search: same cache, same topk calls, same order."""
+    model = reference_gpt2_with_ties(CFG, kinds, kinds, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=kinds + 20, device=device)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=0, early_stopping=early_stopping, num_return_sequences=3)
+    hint = ("Exact ties: keep the pool as parts.beam_search's docstring says (torch.topk over torch.cat([pool scores, "
+            "all candidates' scores with -1e9 on the unfinished]), pool first), so that equal scores keep topk's order.")
+    check_search(beam_search_with_cache(model, prompt, **options), *reference(KATA)(model, prompt, **options),
+                 what=f"cached beam search with exact ties ({kinds} distinct logits, {options})", hint=hint)

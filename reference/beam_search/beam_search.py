@@ -8,16 +8,23 @@ For each prompt of the batch on its own:
   (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0; then parts.beam_step
   (is_last_step on the max_new_tokens-th step);
 - a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt
-  excluded) ** length_penalty; keep the best num_beams of them ("the pool");
-- stop after max_new_tokens; or, with early_stopping=True, once the pool holds num_beams; or,
+  excluded) ** length_penalty; keep the best num_beams of them ("the pool"), as Hugging Face
+  does: the pool is num_beams slots, each a sequence and a score, all starting empty at -1e9.
+  After each step, put the pool's scores and the 2 * num_beams candidates' scores side by side,
+  pool first: torch.cat([pool_scores, candidate_scores / length ** length_penalty + -1e9 on
+  every candidate that did not finish]), and keep the slots that torch.topk(..., num_beams)
+  picks, in its order. The pool is full when all its slots hold finished sequences. Why not
+  sort a list? Equal scores: topk orders ties its own way, and only the same topk on the same
+  tensor puts them in Hugging Face's order;
+- stop after max_new_tokens; or, with early_stopping=True, once the pool is full; or,
   with early_stopping=False, once the pool is full and the best live beam's score divided by
-  (tokens generated so far) ** length_penalty cannot beat the pool's worst score (from then on
-  nothing enters the pool); with early_stopping="never", the same, but divided by
+  (tokens generated so far) ** length_penalty cannot beat (is <=) the pool's worst score
+  (from then on nothing enters the pool); with early_stopping="never", the same, but divided by
   max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
   still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
   Beware: "never" is a true value in Python, so test `early_stopping is True`;
-- return the num_return_sequences best of the pool, best first, with their scores. Shorter
-  sequences are padded with eos_token_id up to the longest one returned for the batch.
+- return the first num_return_sequences slots of the pool (topk's order: best first), with
+  their scores. Shorter sequences are padded with eos_token_id up to the longest one returned for the batch.
 
 Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
 too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
@@ -68,7 +75,9 @@ def beam_search(
         tokens = row.repeat(num_beams, 1)
         scores = torch.full((num_beams,), NEVER, device=prompt.device)
         scores[0] = 0.0
-        pool: list[tuple[float, Tensor]] = []
+        pool: list = [None] * num_beams  # the finished sequences, best first
+        pool_scores = torch.full((num_beams,), NEVER, device=prompt.device)
+        pool_finished = torch.zeros(num_beams, dtype=torch.bool, device=prompt.device)
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = model(tokens)[:, -1, :].float().log_softmax(dim=-1)
@@ -77,18 +86,20 @@ def beam_search(
                                  f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
-            tokens, scores, finished, finished_scores = parts.beam_step(
+            tokens, scores, candidates, candidate_scores, finished = parts.beam_step(
                 tokens, scores, log_probs, eos_token_id=eos_token_id, is_last_step=step == max_new_tokens
             )
-            for sequence, score in zip(finished, finished_scores.tolist()):
-                pool.append((score / step**length_penalty, sequence))
-            pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
-            full = len(pool) == num_beams
+            merged_scores = torch.cat([pool_scores, candidate_scores / step**length_penalty + ~finished * NEVER])
+            keep = torch.topk(merged_scores, num_beams).indices
+            entries = pool + list(candidates)
+            pool = [entries[i] for i in keep.tolist()]
+            pool_scores, pool_finished = merged_scores[keep], torch.cat([pool_finished, finished])[keep]
+            full = bool(pool_finished.all())
             if full and early_stopping is True:
                 break
             best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
-            if full and scores[0].item() / best_length**length_penalty <= pool[-1][0]:
+            if full and scores[0] / best_length**length_penalty <= pool_scores.min():
                 break  # the best live beam cannot enter the pool any more
-        results.append(pool[:num_return_sequences])
+        results.append(list(zip(pool_scores.tolist(), pool))[:num_return_sequences])
     return pad_and_stack(results, eos_token_id)
 

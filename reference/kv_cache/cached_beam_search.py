@@ -2,7 +2,8 @@
 
 The search itself is parts.beam_search's (same arguments, same results, read its docstring):
 per prompt, num_beams beams, parts.ban_repeated_ngrams, parts.beam_step, the pool of finished
-sequences, the length penalty and the stopping rules. What changes is how the log-probabilities
+sequences (num_beams slots merged with the candidates by one torch.topk, so that exact ties come
+out in Hugging Face's order), the length penalty and the stopping rules. What changes is how the log-probabilities
 are computed: per prompt, a parts.KVCache with one row per beam; the first step runs the
 num_beams copies of the prompt through parts.cached_forward, every later step only the last
 token of each beam.
@@ -67,7 +68,9 @@ def beam_search_with_cache(
         unseen = tokens
         scores = torch.full((num_beams,), NEVER, device=prompt.device)
         scores[0] = 0.0
-        pool: list[tuple[float, Tensor]] = []
+        pool: list = [None] * num_beams  # the finished sequences, best first
+        pool_scores = torch.full((num_beams,), NEVER, device=prompt.device)
+        pool_finished = torch.zeros(num_beams, dtype=torch.bool, device=prompt.device)
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = parts.cached_forward(model, unseen, cache)[:, -1, :].float().log_softmax(dim=-1)
@@ -76,21 +79,23 @@ def beam_search_with_cache(
                                  f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
-            next_tokens, scores, finished, finished_scores = parts.beam_step(
+            next_tokens, scores, candidates, candidate_scores, finished = parts.beam_step(
                 tokens, scores, log_probs, eos_token_id=eos_token_id, is_last_step=step == max_new_tokens
             )
-            for sequence, score in zip(finished, finished_scores.tolist()):
-                pool.append((score / step**length_penalty, sequence))
-            pool = sorted(pool, key=lambda entry: entry[0], reverse=True)[:num_beams]
-            full = len(pool) == num_beams
+            merged_scores = torch.cat([pool_scores, candidate_scores / step**length_penalty + ~finished * NEVER])
+            keep = torch.topk(merged_scores, num_beams).indices
+            entries = pool + list(candidates)
+            pool = [entries[i] for i in keep.tolist()]
+            pool_scores, pool_finished = merged_scores[keep], torch.cat([pool_finished, finished])[keep]
+            full = bool(pool_finished.all())
             if full and early_stopping is True:
                 break
             best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
-            if full and scores[0].item() / best_length**length_penalty <= pool[-1][0]:
+            if full and scores[0] / best_length**length_penalty <= pool_scores.min():
                 break  # the best live beam cannot enter the pool any more
             # New beam i's parent is the old beam whose tokens are its own without the last one.
             same_prefix = (next_tokens[:, None, :-1] == tokens[None, :, :]).all(dim=-1)
             cache.reorder(same_prefix.int().argmax(dim=1))
             tokens, unseen = next_tokens, next_tokens[:, -1:]
-        results.append(pool[:num_return_sequences])
+        results.append(list(zip(pool_scores.tolist(), pool))[:num_return_sequences])
     return pad_and_stack(results, eos_token_id)
