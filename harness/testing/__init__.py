@@ -5,7 +5,8 @@
 - `data`: seeded tensors, token ids and random non-zero parameters.
 - `strategies`: Hypothesis strategies and the named configs.
 - `oracles`: what a suite compares with: the reference solutions (`check_matches_reference`,
-  `matching_modules`) and Hugging Face's GPT-2 (`hf_gpt2`, `check_matches_hugging_face`, `hf_generate`).
+  `matching_modules`) and Hugging Face's GPT-2 (`hf_gpt2`, `check_matches_hugging_face`, `hf_generate`,
+  `hf_generate_banning_ngrams`).
 - `properties`: checks that need no oracle: causality, batch independence, inputs left unchanged.
 - `dtypes`: float64 / bfloat16 and `meta`-device checks, against the reference.
 - `gradients`: gradients against the reference's.

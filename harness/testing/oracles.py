@@ -153,13 +153,30 @@ def hf_as_model(hf):
 def hf_generate(hf, prompt: Tensor, attention_mask: "Tensor | None" = None, **options):
     """Hugging Face's generate() on `prompt` (every token real, unless an attention mask says which
     are padding), with no cache (so its logits are computed as ours are). Finished rows are padded
-    with pad_token_id if given, else the (first) eos id."""
+    with pad_token_id if given, else the (first) eos id. eos_token_id=None means no EOS at all, as
+    for the katas: Hugging Face would fall back to the config's (d_vocab - 1 in hf_config), so it
+    gets an id past the vocabulary instead, which no row can produce."""
     eos = options.get("eos_token_id")
     options.setdefault("pad_token_id", eos[0] if isinstance(eos, list) else eos)
+    if eos is None:
+        options["eos_token_id"] = hf.config.vocab_size
     options.setdefault("use_cache", False)
     with torch.no_grad():
         return hf.generate(prompt, attention_mask=torch.ones_like(prompt) if attention_mask is None else attention_mask,
                            **options)
+
+
+def hf_generate_banning_ngrams(hf, prompt: Tensor, no_repeat_ngram_size: int, seed: int = 0, **options) -> Tensor:
+    """hf_generate(..., no_repeat_ngram_size=n) after torch.manual_seed(seed), for the suites of the katas
+    that take no_repeat_ngram_size. It checks that the same call without the ban gives other tokens: a
+    case that never repeats an n-gram would test nothing (its author must pick another seed)."""
+    torch.manual_seed(seed)
+    unbanned = hf_generate(hf, prompt, **options)
+    torch.manual_seed(seed)
+    banned = hf_generate(hf, prompt, no_repeat_ngram_size=no_repeat_ngram_size, **options)
+    assert not torch.equal(banned, unbanned), (
+        f"this case repeats no {no_repeat_ngram_size}-gram without the ban, so it tests nothing: give it another seed")
+    return banned
 
 
 def tiny_language_model(cfg: Config, seed: int, device="cpu") -> nn.Module:

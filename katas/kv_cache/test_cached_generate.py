@@ -11,7 +11,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_generate, hf_generate_banning_ngrams, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.recorders import PositionCounter
 
@@ -83,6 +83,91 @@ def test_leaves_the_prompt_unchanged(device):
     model = reference_gpt2(CFG, 0, str(device))
     check_inputs_unchanged(lambda p: generate_with_cache(model, p, 3, do_sample=False),
                            random_tokens(2, 5, CFG.d_vocab, seed=6, device=device), kata=KATA, what="generate_with_cache")
+
+
+# ---------------------------------------------------------------- parts.generate's options: eos lists, pad, num_return_sequences, n-grams
+
+ENDS = [dict(eos_token_id=[EOS, 2, 5], pad_token_id=0), dict(eos_token_id=[3, 7, EOS]), dict(eos_token_id=4, pad_token_id=0)]
+ENDS_HINT = "Any id of an eos list ends a row (torch.isin); a finished row gets pad_token_id, or the first eos id without one."
+
+
+def check_as_generate_and_hugging_face(actual, hf_tokens, seed: int, model, prompt, new: int, what: str, hint: str, **options):
+    """actual against Hugging Face's tokens and parts.generate's (no cache, after torch.manual_seed(seed))."""
+    check_tensor(actual, hf_tokens, kata=KATA, what=f"{what} vs Hugging Face's generate()", axes="returned total_len", hint=hint)
+    torch.manual_seed(seed)
+    expected = uncached_generate(model, prompt, new, **options)
+    check_tensor(actual, expected, kata=KATA, what=f"{what} vs parts.generate (no cache)", axes="returned total_len", hint=hint)
+
+
+def hf_tokens(hf, prompt, new: int, seed: int, **options):
+    """Hugging Face's generate() with its cache, after torch.manual_seed(seed)."""
+    torch.manual_seed(seed)
+    return hf_generate(hf, prompt, max_new_tokens=new, use_cache=True, **options)
+
+
+@pytest.mark.parametrize("do_sample", [False, True], ids=["greedy", "sampled"])
+@pytest.mark.parametrize("ends", ENDS, ids=["eos list and pad", "eos list", "eos and pad"])
+def test_a_list_of_eos_ids_and_a_pad_id_as_generate_and_hugging_face(ends, do_sample, device):
+    model, hf = reference_gpt2(CFG, 2, str(device)), hf_gpt2(CFG, 2, str(device))
+    prompt = random_tokens(4, 3, CFG.d_vocab, seed=31, device=device)
+    options = dict(do_sample=do_sample, top_k=0, **ends)
+    torch.manual_seed(6)
+    actual = generate_with_cache(model, prompt, 12, **options)
+    check_as_generate_and_hugging_face(actual, hf_tokens(hf, prompt, 12, 6, **options), 6, model, prompt, 12,
+                                       f"cached generation with {options}", ENDS_HINT, **options)
+
+
+def test_num_return_sequences_as_generate_and_hugging_face(device):
+    model, hf = reference_gpt2(CFG, 1, str(device)), hf_gpt2(CFG, 1, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=41, device=device)
+    options = dict(do_sample=True, top_k=0, eos_token_id=EOS, num_return_sequences=3)
+    torch.manual_seed(8)
+    actual = generate_with_cache(model, prompt, 10, **options)
+    check_as_generate_and_hugging_face(actual, hf_tokens(hf, prompt, 10, 8, **options), 8, model, prompt, 10,
+                                       "cached generation with num_return_sequences=3",
+                                       "Repeat each prompt row num_return_sequences times in a row (p0, p0, p0, p1, ...: "
+                                       "repeat_interleave) before making the cache: it needs a row for each.", **options)
+
+
+def test_num_return_sequences_without_sampling_is_refused_before_the_model_runs(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=50, device=device)
+    with PositionCounter(model) as counter, pytest.raises(ValueError):
+        generate_with_cache(model, prompt, 4, do_sample=False, num_return_sequences=2)
+    assert counter.calls == [], ("num_return_sequences > 1 with do_sample=False would give identical rows: raise the "
+                                 "ValueError before running the model at all, as parts.generate does")
+
+
+NGRAM_CASES = [dict(do_sample=False), dict(do_sample=False, eos_token_id=[EOS, 2], pad_token_id=0),
+               dict(do_sample=True, top_k=4, eos_token_id=EOS),
+               dict(do_sample=True, temperature=0.7, top_k=6, top_p=0.9, repetition_penalty=1.3, eos_token_id=EOS, pad_token_id=0)]
+
+
+@pytest.mark.parametrize("options", NGRAM_CASES, ids=[str(o) for o in NGRAM_CASES])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_size_as_generate_and_hugging_face(n, options, device):
+    model, hf = reference_gpt2(CFG, n, str(device)), hf_gpt2(CFG, n, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=n + 60, device=device)
+    new = 7 if n == 1 else 14  # n=1 bans every id already seen: 4 + 7 of the 12 ids leaves some to sample
+    expected = hf_generate_banning_ngrams(hf, prompt, n, seed=n, max_new_tokens=new, use_cache=True, **options)
+    torch.manual_seed(n)
+    actual = generate_with_cache(model, prompt, new, no_repeat_ngram_size=n, **options)
+    check_as_generate_and_hugging_face(actual, expected, n, model, prompt, new, f"cached generation with no_repeat_ngram_size={n} "
+                                       f"and {options}", "Ban (parts.ban_repeated_ngrams) on the logits before choosing, with "
+                                       "the whole sequence so far: the prompt too, not only the tokens fed to the model this step.",
+                                       no_repeat_ngram_size=n, **options)
+
+
+@pytest.mark.parametrize("do_sample", [False, True], ids=["greedy", "sampled"])
+def test_no_repeat_ngram_size_zero_bans_nothing(do_sample, device):
+    model, hf = reference_gpt2(CFG, 2, str(device)), hf_gpt2(CFG, 2, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=61, device=device)
+    options = dict(do_sample=do_sample, top_k=0, eos_token_id=EOS)
+    torch.manual_seed(4)
+    actual = generate_with_cache(model, prompt, 12, no_repeat_ngram_size=0, **options)
+    check_as_generate_and_hugging_face(actual, hf_tokens(hf, prompt, 12, 4, **options), 4, model, prompt, 12,
+                                       "cached generation with no_repeat_ngram_size=0",
+                                       "0 (the default) means no ban at all: ban only when no_repeat_ngram_size > 0.", **options)
 
 
 # ---------------------------------------------------------------- the speedup, measured side by side

@@ -13,6 +13,12 @@ in a row (rows p0, p0, p1, p1, ... for n=2), then generated as one batch. Withou
 would give n identical rows, so do_sample=False with num_return_sequences > 1 is a ValueError
 (Hugging Face refuses it too).
 
+no_repeat_ngram_size=n > 0 forbids every row to repeat an n-gram of its own (prompt included, as
+Hugging Face does): each step, parts.ban_repeated_ngrams sets the scores of the tokens that would
+repeat one to -inf, before the next token is chosen. Hugging Face bans after its repetition
+penalty and before temperature, top-k and top-p: the penalties leave -inf at -inf, so banning
+on the logits first and then calling sample_next_token gives the same tokens. 0 bans nothing.
+
 Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
 a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
 max_new_tokens, n_ctx) before the model runs (not half-way, deep inside the positional
@@ -41,6 +47,7 @@ def generate(
     eos_token_id: "int | list[int] | None" = None,
     pad_token_id: "int | None" = None,
     num_return_sequences: int = 1,
+    no_repeat_ngram_size: int = 0,
     **options,
 ) -> Int[Tensor, "returned total_len"]:
     """The prompt followed by up to max_new_tokens new tokens per row (num_return_sequences rows per prompt)."""

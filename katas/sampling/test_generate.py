@@ -7,7 +7,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_as_model, hf_generate, hf_generate_banning_ngrams, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
 
 KATA = "sampling.generate"
@@ -131,3 +131,65 @@ def test_num_return_sequences_without_sampling_is_refused(device):
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=50, device=device)
     with pytest.raises(ValueError):
         generate(hf_as_model(hf_gpt2(CFG, 0, str(device))), prompt, 4, do_sample=False, num_return_sequences=2)
+
+
+# ---------------------------------------------------------------- no_repeat_ngram_size
+
+NGRAM_ENDS = [dict(), dict(eos_token_id=EOS), dict(eos_token_id=[EOS, 2, 5], pad_token_id=0)]
+NGRAM_SAMPLING = [dict(top_k=0), dict(top_k=4), dict(temperature=0.7, top_k=6, top_p=0.9, repetition_penalty=1.3)]
+NGRAM_HINT = ("Before choosing each token, ban (parts.ban_repeated_ngrams) on the logits, with the whole sequence so far "
+              "(the prompt too) as the n-grams to avoid; then choose from the banned logits as before.")
+
+
+def new_tokens_for(n: int) -> int:
+    """n=1 bans every id already seen: 3 or 4 prompt ids and 7 new ones leave some of the 12 ids to sample."""
+    return 7 if n == 1 else 14
+
+
+@pytest.mark.parametrize("ends", NGRAM_ENDS, ids=["no eos", "eos", "eos list and pad"])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_size_greedy_equals_hugging_face(n, ends, device):
+    hf = hf_gpt2(CFG, n, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=n + 60, device=device)
+    new = new_tokens_for(n)
+    expected = hf_generate_banning_ngrams(hf, prompt, n, max_new_tokens=new, do_sample=False, **ends)
+    actual = generate(hf_as_model(hf), prompt, new, do_sample=False, no_repeat_ngram_size=n, **ends)
+    check_tensor(actual, expected, kata=KATA, what=f"greedy generation with no_repeat_ngram_size={n} and {ends}",
+                 axes="batch total_len", hint=NGRAM_HINT)
+
+
+@pytest.mark.parametrize("options", NGRAM_SAMPLING, ids=[str(o) for o in NGRAM_SAMPLING])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_size_sampled_with_the_same_seed_equals_hugging_face(n, options, device):
+    """The ban comes before temperature, top-k and top-p (Hugging Face's order): a banned token takes none of top-k's places."""
+    hf = hf_gpt2(CFG, n + 3, str(device))
+    prompt = random_tokens(4, 3, CFG.d_vocab, seed=n + 70, device=device)
+    new, ends = new_tokens_for(n), NGRAM_ENDS[n % len(NGRAM_ENDS)]
+    expected = hf_generate_banning_ngrams(hf, prompt, n, seed=n, max_new_tokens=new, do_sample=True, **ends, **options)
+    torch.manual_seed(n)
+    actual = generate(hf_as_model(hf), prompt, new, do_sample=True, no_repeat_ngram_size=n, **ends, **options)
+    check_tensor(actual, expected, kata=KATA, what=f"sampled generation with no_repeat_ngram_size={n}, {ends} and {options}",
+                 axes="batch total_len", hint=NGRAM_HINT + " The ban must come before temperature, top-k and top-p.")
+
+
+def test_no_repeat_ngram_size_with_num_return_sequences_equals_hugging_face(device):
+    hf = hf_gpt2(CFG, 5, str(device))
+    prompt = random_tokens(2, 4, CFG.d_vocab, seed=80, device=device)
+    expected = hf_generate_banning_ngrams(hf, prompt, 2, seed=3, max_new_tokens=14, do_sample=True, top_k=0, eos_token_id=EOS,
+                                          num_return_sequences=3)
+    torch.manual_seed(3)
+    actual = generate(hf_as_model(hf), prompt, 14, do_sample=True, eos_token_id=EOS, num_return_sequences=3, no_repeat_ngram_size=2)
+    check_tensor(actual, expected, kata=KATA, what="sampled generation with num_return_sequences=3 and no_repeat_ngram_size=2",
+                 axes="returned total_len", hint="Each returned row bans the n-grams of its own tokens: ban after repeating the prompts.")
+
+
+@pytest.mark.parametrize("do_sample", [False, True], ids=["greedy", "sampled"])
+def test_no_repeat_ngram_size_zero_bans_nothing(do_sample, device):
+    hf = hf_gpt2(CFG, 2, str(device))
+    prompt = random_tokens(3, 4, CFG.d_vocab, seed=61, device=device)
+    torch.manual_seed(4)
+    expected = hf_generate(hf, prompt, max_new_tokens=12, do_sample=do_sample, top_k=0, eos_token_id=EOS)
+    torch.manual_seed(4)
+    actual = generate(hf_as_model(hf), prompt, 12, do_sample=do_sample, eos_token_id=EOS, no_repeat_ngram_size=0)
+    check_tensor(actual, expected, kata=KATA, what="generation with no_repeat_ngram_size=0", axes="batch total_len",
+                 hint="0 (the default) means no ban at all: ban only when no_repeat_ngram_size > 0.")
