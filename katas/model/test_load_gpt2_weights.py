@@ -22,11 +22,11 @@ def empty_gpt2(cfg, device) -> torch.nn.Module:
     return model
 
 
-def error_raised_by_loading(state: dict, cfg, device, problem: str) -> Exception:
+def error_raised_by_loading(state: dict, cfg, device, problem: str, model: "torch.nn.Module | None" = None) -> Exception:
     """The error load_gpt2_weights raises on `state` (a stub's NotImplementedError passes through)."""
     __tracebackhide__ = True
     try:
-        load_gpt2_weights(empty_gpt2(cfg, device), state)
+        load_gpt2_weights(empty_gpt2(cfg, device) if model is None else model, state)
     except NotImplementedError:
         raise
     except Exception as error:  # any error type will do, as long as it names the key
@@ -77,6 +77,18 @@ def test_an_unexpected_key_is_an_error_that_names_it(unexpected, device):
     state[unexpected] = torch.zeros(cfg.d_model, device=device)
     error = error_raised_by_loading(state, cfg, device, f"an unexpected key {unexpected!r}")
     assert unexpected in str(error), f"The error should name the unexpected key {unexpected!r}; it said: {error!r}\n{stuck(KATA)}"
+
+
+def test_a_parameter_of_ours_left_unfilled_is_an_error_that_names_it(device):
+    """Our model with one parameter more than GPT-2 has: no Hugging Face key fills it, and the load must say so
+    (a load_state_dict(strict=False) would leave it NaN without a word)."""
+    cfg = NAMED_CONFIGS["many_heads"]
+    model = empty_gpt2(cfg, device)
+    model.blocks[1].attn.register_parameter("W_extra", torch.nn.Parameter(torch.full((2,), float("nan"), device=device)))
+    error = error_raised_by_loading(dict(hf_gpt2(cfg, 0, str(device)).state_dict()), cfg, device,
+                                    "no key for our parameter 'blocks.1.attn.W_extra'", model=model)
+    assert "blocks.1.attn.W_extra" in str(error), (
+        f"The error should name our unfilled parameter 'blocks.1.attn.W_extra'; it said: {error!r}\n{stuck(KATA)}")
 
 
 def test_does_not_modify_the_hugging_face_state_dict(device):

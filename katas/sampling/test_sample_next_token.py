@@ -91,15 +91,20 @@ PAIRS = [{a: CHANGED[a], b: CHANGED[b]} for a, b in itertools.combinations(CHANG
 PAIRS += [{a: CHANGED[a], b: OFF[b]} for a in CHANGED for b in OFF if a != b]
 
 
-@pytest.mark.parametrize("options", PAIRS, ids=[",".join(f"{k}={v}" for k, v in o.items()) for o in PAIRS])
-def test_every_pair_of_options_as_the_reference(options, device):
-    """Two options at a time (one of them possibly at its "off" value), greedy included, on
-    inputs with ties and repeats: each option must be applied in its place and skipped only when off."""
+def ties_and_repeats(device) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(5)
     logits = (3.0 * torch.randn(6, 9, generator=generator)).to(device)
     logits[0, :4] = 1.5  # a tie
     tokens = torch.randint(0, 5, (6, 7), generator=generator).to(device)
     tokens[1] = 0  # token 0 repeated: a falsy id still counts
+    return logits, tokens
+
+
+@pytest.mark.parametrize("options", PAIRS, ids=[",".join(f"{k}={v}" for k, v in o.items()) for o in PAIRS])
+def test_every_pair_of_options_as_the_reference(options, device):
+    """Two options at a time (one of them possibly at its "off" value), greedy included, on
+    inputs with ties and repeats: each option must be applied in its place and skipped only when off."""
+    logits, tokens = ties_and_repeats(device)
     expected = reference(KATA)(logits, tokens, generator=torch.Generator(device).manual_seed(11), **options)
     actual = sample_next_token(logits, tokens, generator=torch.Generator(device).manual_seed(11), **options)
     check_tensor(actual, expected, kata=KATA, what=f"tokens chosen with {options}", axes="batch",
@@ -107,3 +112,20 @@ def test_every_pair_of_options_as_the_reference(options, device):
                  "top-k, top-p and a draw with the generator; an option at its off value (temperature 1, top_k 0, "
                  "top_p 1, repetition_penalty 1, frequency_penalty 0) changes nothing.")
 
+
+
+# Values that are "off" for another option, or round numbers: each is on here, and must be applied.
+ON_AT_ROUND_VALUES = [dict(frequency_penalty=1.0), dict(repetition_penalty=2.0), dict(temperature=2.0),
+                      dict(temperature=0.5, top_k=1), dict(frequency_penalty=1.0, do_sample=False)]
+
+
+@pytest.mark.parametrize("options", ON_AT_ROUND_VALUES, ids=[",".join(f"{k}={v}" for k, v in o.items()) for o in ON_AT_ROUND_VALUES])
+def test_an_option_is_skipped_only_at_its_own_off_value(options, device):
+    logits, tokens = ties_and_repeats(device)
+    logits = logits.repeat(4, 1)
+    tokens = tokens.repeat(4, 1)
+    expected = reference(KATA)(logits, tokens, generator=torch.Generator(device).manual_seed(3), **options)
+    actual = sample_next_token(logits, tokens, generator=torch.Generator(device).manual_seed(3), **options)
+    check_tensor(actual, expected, kata=KATA, what=f"tokens chosen with {options}", axes="batch",
+                 hint="Skip an option only at its own off value: frequency_penalty 0 (1.0 is a penalty, "
+                 "repetition_penalty's off value is 1), repetition_penalty 1, temperature 1, top_k 0, top_p 1.")

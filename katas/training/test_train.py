@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from harness import parts
 from harness.config import Config
 from harness.testing import reference, stuck, under_test
 from harness.testing.data import random_tokens
@@ -85,6 +86,32 @@ def test_the_same_seed_gives_the_same_losses(device):
     _, other = run(train, device, seed=4)
     assert first.train_losses == second.train_losses, f"two runs with seed 3 gave different losses.\n{stuck(KATA)}"
     assert first.train_losses != other.train_losses, f"seeds 3 and 4 gave the same losses: the seed should drive the shuffle.\n{stuck(KATA)}"
+
+
+def test_batches_go_to_the_device_of_the_model(monkeypatch):
+    """The windows stay on the CPU and the model's parameters are on the `meta` device (shapes only): every
+    batch that parts.train_step and parts.evaluate receive must be on the model's device. They are stand-ins
+    here that only record the device, since nothing can be computed on `meta`; a CPU-only run of the other
+    tests cannot see a missing .to(device), as everything there is on one device."""
+    seen = []
+
+    def train_step(model, optimizer, batch):
+        seen.append(("parts.train_step", batch.device.type))
+        return torch.tensor(1.0)
+
+    def evaluate(model, windows, batch_size):
+        seen.append(("parts.evaluate", windows.device.type))
+        return 1.0
+
+    monkeypatch.setattr(parts, "train_step", train_step)
+    monkeypatch.setattr(parts, "evaluate", evaluate)
+    model = torch.nn.Linear(CFG.d_model, CFG.d_vocab, device="meta")
+    train(model, windows(10, 1), windows(3, 2), steps=4, batch_size=4, eval_every=2)
+    wrong = [(name, device) for name, device in seen if device != "meta"]
+    assert seen and not wrong, (
+        f"the model is on the meta device, the windows on the CPU; these calls got a batch on another device than the "
+        f"model's: {wrong}. Move each batch, and the held-out windows, to next(model.parameters()).device.\n{stuck(KATA)}"
+    )
 
 
 # ---------------------------------------------------------------- a model that learns
