@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
-from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype
+from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.strategies import seeds
 
 KATA = "beam_search.beam_step"
@@ -97,3 +97,11 @@ def test_keeps_the_dtype_of_its_scores(dtype, eos_token_id, device):
     check_function_in_dtype(beam_step, reference(KATA), *some_step(device), dtype=dtype, kata=KATA, what="beam_step's results",
                             eos_token_id=eos_token_id)
 
+
+
+@pytest.mark.parametrize("eos_token_id", [None, 2])
+@pytest.mark.parametrize("is_last_step", [False, True])
+def test_creates_no_tensor_on_another_device(eos_token_id, is_last_step):
+    """On the `meta` device (no GPU needed): a mask or index made on the CPU whatever the inputs' device fails here."""
+    check_function_on_meta(beam_step, reference(KATA), *some_step(), kata=KATA, what="beam_step", eos_token_id=eos_token_id,
+                           is_last_step=is_last_step)
