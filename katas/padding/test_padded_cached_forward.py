@@ -109,6 +109,16 @@ def test_going_past_the_context_is_an_error_before_anything_changes(cached, new,
                  hint="Check the context length first, before any layer writes to the cache.")
 
 
+@pytest.mark.parametrize("sizes", [[CFG.n_ctx], [CFG.n_ctx - 3, 3]], ids=str)
+def test_exactly_filling_the_context_works(sizes, device):
+    """n_ctx positions in all, cached plus new, fit: the error is for more than n_ctx, not for n_ctx."""
+    model = reference_gpt2(CFG, 0, str(device))
+    tokens, mask = left_padded([CFG.n_ctx - 4, CFG.n_ctx], CFG.d_vocab, seed=16, pad=PAD, device=device)
+    logits = run_in_chunks(model, tokens, mask, sizes, new_cache(2, device))
+    check_real(logits, reference("padding.padded_forward")(model, tokens, mask), mask,
+               what=f"logits of a batch that fills the whole context ({' then '.join(map(str, sizes))} positions)")
+
+
 def test_a_mask_that_does_not_cover_every_position_is_an_error(device):
     model = reference_gpt2(CFG, 0, str(device))
     cache = new_cache(2, device)
