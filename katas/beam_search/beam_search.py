@@ -66,3 +66,4 @@ def beam_search(
 ) -> tuple[Int[Tensor, "returned total_len"], Float[Tensor, " returned"]]:
     """Sequences (batch * num_return_sequences rows, prompt included) and their scores."""
     raise NotImplementedError
+
