@@ -87,15 +87,18 @@ def hf_gpt2_with_ties(cfg: Config, seed: int, kinds: int, device: str = "cpu"):
 @lru_cache(maxsize=16)
 def reference_gpt2(cfg: Config, seed: int, device: str = "cpu") -> nn.Module:
     """The reference GPT2 holding hf_gpt2(cfg, seed)'s weights."""
-    model = reference("model.gpt2")(cfg).to(device).eval()
-    reference("model.load_gpt2_weights")(model, hf_gpt2(cfg, seed, device).state_dict())
-    return model
+    return reference_gpt2_holding(cfg, hf_gpt2(cfg, seed, device), device)
 
 
 def reference_gpt2_with_ties(cfg: Config, seed: int, kinds: int, device: str = "cpu") -> nn.Module:
     """The reference GPT2 holding hf_gpt2_with_ties(cfg, seed, kinds)'s weights (twin tokens, exact ties)."""
+    return reference_gpt2_holding(cfg, hf_gpt2_with_ties(cfg, seed, kinds, device), device)
+
+
+def reference_gpt2_holding(cfg: Config, hf, device: str) -> nn.Module:
+    """The reference GPT2, in eval mode, holding a Hugging Face GPT-2's weights."""
     model = reference("model.gpt2")(cfg).to(device).eval()
-    reference("model.load_gpt2_weights")(model, hf_gpt2_with_ties(cfg, seed, kinds, device).state_dict())
+    reference("model.load_gpt2_weights")(model, hf.state_dict())
     return model
 
 
