@@ -84,7 +84,7 @@ def run(mutant: Generated, workdir: Path) -> tuple[Generated, bool]:
     folder.mkdir(parents=True)
     path = folder / f"{mutant.kata.name}.py"
     path.write_text(mutant.source, encoding="utf-8")
-    result = run_katas([mutant.kata], "-x", "-p", "no:cacheprovider", "--reference", f"--swap={mutant.kata.id}={path}")
+    result = run_katas([mutant.kata], "-x", "-p", "no:cacheprovider", "--reference", f"--swap={mutant.kata.id}={path}", warm=True)
     return mutant, any(test.outcome == "failed" for test in result[mutant.kata.id].tests)
 
 

@@ -17,18 +17,21 @@ apart from the checker that runs the suites (harness.isolation); the outcomes sa
 protections were in force. Every limit is applied where the system offers it, and the results
 say which ones were.
 
-With `warm` (`kata`, `kata watch`), pytest is not started cold each time: a fork server, started
-once with torch, Hypothesis, pytest, the harness and transformers imported, forks a process per
-run that sets itself up as a cold `python -m pytest` would (environment, working folder, memory
-cap, a session of its own, fresh random seeds) and runs pytest there; the kata and its suite are
-imported fresh in that process. It is read, limited and killed exactly as a cold one. The server
-is restarted when a harness file, the environment or the interpreter changed since it started;
-where fork is not safe (not Linux) or KATA_COLD is set, runs are cold. Grading is always cold.
+With `warm` (`kata`, `kata watch`, check-mutants, the mutation tool), pytest is not started cold
+each time: a fork server, started once with torch, Hypothesis, pytest, the harness and transformers
+imported, forks a process per run that sets itself up as a cold `python -m pytest` would
+(environment, working folder, memory cap, a session of its own, fresh random seeds) and runs pytest
+there; the kata and its suite are imported fresh in that process. It is read, limited and killed
+exactly as a cold one. Runs at once are forked side by side, isolated or not (isolated, the
+learner's code still runs in a worker started cold). The server is restarted when a harness file,
+the environment or the interpreter changed since it started; where fork is not safe (not Linux) or
+KATA_COLD is set, runs are cold. Grading is always cold.
 """
 import atexit
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -79,7 +82,7 @@ def run_katas(
     `isolate`, the learner's code runs apart from the checker, which hides `hide` from it. With
     `warm`, pytest runs in a process forked from a fork server (where the system allows it)."""
     limits = limits or Limits()
-    warm = warm and not isolate and warm_available()
+    warm = warm and warm_available()
     results = {kata.id: KataResult(kata) for kata in katas}
     by_file = {manifest.shown(kata.test_file): kata for kata in katas}
     pending = [path for path in by_file if (root / path).is_file()]
@@ -159,14 +162,15 @@ class _Run:
             env["KATA_WORKER_CPU_SECONDS"] = str(limits.kata_budget or "")
         self.output_file.touch()
         server = _fork_server(root, env) if warm else None
-        self.process = server.fork(command[3:], root, env, self.output_file, limits.memory_gib) if server else None
+        # Learner code runs in the pytest process unless isolated: cap it (where the system can).
+        memory_gib = None if isolate else limits.memory_gib
+        self.process = server.fork(command[3:], root, env, self.output_file, memory_gib) if server else None
         if self.process is not None:
-            self.memory_capped = bool(limits.memory_gib) and self.process.memory_capped
+            self.memory_capped = bool(memory_gib) and self.process.memory_capped
             return
         with open(self.output_file, "w") as output:
             self.process = processes.start(command, cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)
-        # Learner code runs in this process unless isolated: cap it (where the system can).
         self.memory_capped = not isolate and _cap_memory(self.process.pid, limits.memory_gib)
 
     @property
@@ -297,6 +301,7 @@ PRELOAD = ("torch", "numpy", "hypothesis", "hypothesis.strategies", "hypothesis.
            *(f"harness.testing.{path.stem}" for path in sorted((Path(__file__).parent / "testing").glob("[!_]*.py"))),
            "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation",
            "torch._dynamo")  # torch._refs imports it lazily
+PER_RUN_ENVIRONMENT = ("KATA_EVENTS", "KATA_HIDE", "KATA_WORKER_MEMORY_GIB", "KATA_WORKER_CPU_SECONDS")
 SERVER_START_TIMEOUT = 300.0  # seconds for the server to import all that on a busy machine
 _server: "_ForkServer | None" = None
 _server_lock = threading.Lock()
@@ -316,7 +321,8 @@ def harness_files(root: Path) -> tuple:
 
 def _fork_server(root: Path, env: dict) -> "_ForkServer | None":
     global _server
-    server_env = {key: value for key, value in env.items() if key != "KATA_EVENTS"}
+    # What a run reads once pytest starts (its events file, what to hide, the worker's limits) is not the server's.
+    server_env = {key: value for key, value in env.items() if key not in PER_RUN_ENVIRONMENT}
     key = (str(root), sys.executable, tuple(sorted(server_env.items())), harness_files(root))
     with _server_lock:
         if _server is not None and (_server.key != key or not _server.alive):
@@ -351,7 +357,7 @@ class _ForkServer:
         self.key = key
         self.codes: dict[int, int] = {}
         self.pids: "queue.Queue[int | None]" = queue.Queue()
-        self.busy = False
+        self.requesting = threading.Lock()
         self.alive = True
         self._log = tempfile.TemporaryFile()
         self.process = processes.start([sys.executable, "-c", "from harness.runner import serve; serve()"], cwd=root, env=env,
@@ -363,25 +369,23 @@ class _ForkServer:
             message = json.loads(line)
             if "code" in message:
                 self.codes[message["pid"]] = message["code"]
-                self.busy = False
             elif "pid" in message:
                 self.pids.put(message["pid"])
         self.alive = False
-        self.busy = False
         self.pids.put(None)
 
     def fork(self, args: list, cwd: Path, env: dict, output: Path, memory_gib: "float | None") -> "_Forked | None":
         """Start pytest with `args` in a forked process; None when the server cannot (the caller runs cold)."""
-        if not self.alive or self.busy:
+        if not self.alive:
             return None
-        self.busy = True
         request = {"args": list(args), "cwd": str(cwd), "env": env, "output": str(output), "memory_gib": memory_gib}
-        try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-            pid = self.pids.get(timeout=SERVER_START_TIMEOUT)
-        except (OSError, queue.Empty):
-            pid = None
+        with self.requesting:  # one request at a time, so that each caller gets its own pid back
+            try:
+                self.process.stdin.write((json.dumps(request) + "\n").encode())
+                self.process.stdin.flush()
+                pid = self.pids.get(timeout=SERVER_START_TIMEOUT)
+            except (OSError, queue.Empty):
+                pid = None
         if pid is None:
             self.close()
             return None
@@ -520,20 +524,36 @@ def serve() -> None:
     gc.collect()
     gc.freeze()  # what the server imported is never collected: the forks' collections skip it (and leave its pages shared)
     replies = os.fdopen(os.dup(1), "w")
-    for line in sys.stdin:
-        request = json.loads(line)
-        request["env"].update(changed)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            replies.close()
-            _forked_child(request, torch_rng)
-        replies.write(json.dumps({"pid": pid}) + "\n")
-        replies.flush()
-        _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}) + "\n")
-        replies.flush()
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    running: set[int] = set()
+    buffer = b""
+    while True:  # forks run side by side: requests are read while earlier forks still run
+        readable, _, _ = select.select([requests], [], [], 0.02)
+        if readable:
+            chunk = requests.read(65536)
+            if not chunk:
+                break
+            buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            request = json.loads(line)
+            request["env"].update(changed)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                replies.close()
+                requests.close()
+                _forked_child(request, torch_rng)
+            running.add(pid)
+            replies.write(json.dumps({"pid": pid}) + "\n")
+            replies.flush()
+        for pid in list(running):
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            if ended:
+                running.discard(pid)
+                replies.write(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}) + "\n")
+                replies.flush()
 
 
 def _forked_child(request: dict, torch_rng) -> None:

@@ -85,6 +85,30 @@ def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_chang
     assert runner._server is not server and not server.alive, "a harness change starts a new server"
 
 
+@needs_fork
+def test_runs_at_once_isolated_or_not_are_forked_side_by_side_by_one_server(checkout, monkeypatch):
+    """check-mutants runs two mutants at a time, isolated as grading runs them: each run is forked
+    from the one server while the other still runs, and gets the verdicts a cold run gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    kata_file = checkout / CAUSAL.relative(CAUSAL.file)
+    kata_file.write_text(BAD["wrong"])
+    forked = []
+    fork = runner._ForkServer.fork
+    monkeypatch.setattr(runner._ForkServer, "fork", lambda self, *args: forked.append(self) or fork(self, *args))
+    runner.run_katas([EMBED], "--reference", root=checkout, warm=True)  # the server is up and has imported
+    server, forked[:] = runner._server, []
+    runs = [dict(isolate=False), dict(isolate=True), dict(isolate=True), dict(isolate=False)]
+    with ThreadPoolExecutor(2) as pool:
+        warm = list(pool.map(lambda way: runner.run_katas([CAUSAL], root=checkout, warm=True, **way), runs))
+    assert forked == [server] * len(runs) and runner._server is server, "every run was forked by the one server"
+    for way, results in zip(runs, warm):
+        cold = runner.run_katas([CAUSAL], root=checkout, **way)
+        assert results[CAUSAL.id].status == cold[CAUSAL.id].status == "failing", way
+        assert _messages(results[CAUSAL.id]) == _messages(cold[CAUSAL.id]), way
+        assert results[CAUSAL.id].protections == cold[CAUSAL.id].protections, way
+
+
 def test_where_fork_is_not_safe_a_warm_run_is_a_cold_one(monkeypatch):
     runner.stop_fork_server()
     monkeypatch.setattr(sys, "platform", "darwin")  # macOS: its frameworks are not fork-safe
