@@ -177,6 +177,16 @@ class Worker:
         except wire.PeerClosed as error:
             raise self.crashed("while running this test") from error
 
+    def module(self, name: str):
+        """The worker's own copy of module `name` (one of worker.MODULES_A_TEST_MAY_PATCH), as a stand-in
+        whose attributes a test can read and replace: a function set on it is called back here."""
+        from harness import wire
+
+        try:
+            return self.peer.request("load", name=f"module:{name}")
+        except wire.PeerClosed as error:
+            raise self.crashed("while a test set it up") from error
+
     def crashed(self, when: str) -> WorkerCrashed:
         code = self.process.wait(timeout=5) if self.process else None
         if code is not None and code < 0:

@@ -238,12 +238,24 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
 
     peer.shareable = shareable_classes(kata, loader.load_part)
     peer.rebuildable = rebuildable_classes(kata, lambda each: loader.load(each.reference_file, each.symbol))
-    peer.exports = {"symbol": lambda: loader.load_under_test(kata), "protections": lambda: protections}
+    peer.exports = {"symbol": lambda: loader.load_under_test(kata), "protections": lambda: protections,
+                    **{f"module:{name}": _importer(name) for name in MODULES_A_TEST_MAY_PATCH}}
     try:
         peer.serve_forever()
     except wire.PeerClosed:
         pass
     os._exit(0)
+
+
+# What a test may replace parts of where the learner's code runs (harness.testing.as_the_kata_sees):
+# another kata's solution by a stand-in that records how it is called, torch.softmax by one that refuses.
+MODULES_A_TEST_MAY_PATCH = ("harness.parts", "torch", "torch.nn.functional")
+
+
+def _importer(name: str):
+    import importlib
+
+    return lambda: importlib.import_module(name)
 
 
 _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",

@@ -46,5 +46,49 @@ def reference(kata_id: str):
     return loader.load_reference(manifest.get(kata_id))
 
 
+def as_the_kata_sees(kata_id: str, module):
+    """`module` (harness.parts, torch or torch.nn.functional) as the code under test sees it: this
+    process's own, or, isolated (as `kata grade` runs it), the kata's worker's copy. So a test can
+    replace what the learner's code calls, in both modes:
+
+        monkeypatch.setattr(as_the_kata_sees(KATA, parts), "train_step", recording_train_step)
+
+    Isolated, the stand-in stays in this process and is called back across the wire."""
+    if isolation.active():
+        return InTheWorker(isolation.worker_for(manifest.get(kata_id)).module(module.__name__))
+    return module
+
+
+class InTheWorker:
+    """An object of the worker (a module, a class), as monkeypatch can patch and restore it: every
+    attribute is read and set there. (A wire stand-in has an instance __dict__ of its own, which
+    monkeypatch would take for the object's and then restore by deleting the attribute there.)"""
+
+    __slots__ = ("_remote",)
+
+    def __init__(self, remote):
+        object.__setattr__(self, "_remote", remote)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        value = getattr(self._remote, name)
+        return InTheWorker(value) if isinstance(value, type(self._remote)) else value
+
+    def __setattr__(self, name: str, value) -> None:
+        from harness import wire
+
+        try:
+            setattr(self._remote, name, value._remote if isinstance(value, InTheWorker) else value)
+        except wire.PeerClosed:  # monkeypatch restoring after the kata's last test stopped its worker: nothing to restore
+            pass
+
+    def __call__(self, *args, **kwargs):
+        return self._remote(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._remote!r}, in the kata's worker>"
+
+
 def stuck(kata_id: str) -> str:
     return f"Stuck? kata hint {kata_id}"

@@ -3,7 +3,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.testing import reference, stuck, under_test
+from harness.testing import as_the_kata_sees, reference, stuck, under_test
 from harness.testing.asserts import check_shape, check_tensor
 from harness.testing.data import randn, random_tokens
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
@@ -69,8 +69,10 @@ def test_computes_no_softmax(device, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError(f"sample_with_gumbel must not compute a softmax or call multinomial.\n{stuck(KATA)}")
 
-    for owner, name in [(torch, "softmax"), (torch.nn.functional, "softmax"), (torch.Tensor, "softmax"),
-                        (torch, "multinomial"), (torch.Tensor, "multinomial")]:
+    seen_torch = as_the_kata_sees(KATA, torch)  # isolated: the worker's torch, which calls `forbidden` back here
+    for owner, name in [(seen_torch, "softmax"), (as_the_kata_sees(KATA, torch.nn.functional), "softmax"),
+                        (seen_torch.Tensor, "softmax"), (seen_torch, "multinomial"), (seen_torch.Tensor, "multinomial"),
+                        (seen_torch, "log_softmax"), (seen_torch.Tensor, "log_softmax")]:
         monkeypatch.setattr(owner, name, forbidden)
     try:
         sample_with_gumbel(torch.randn(4, 6, device=device), seeded(0, device))

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from harness import isolation, parts
+from harness import parts
 from harness.config import Config
-from harness.testing import reference, stuck, under_test
+from harness.testing import as_the_kata_sees, reference, stuck, under_test
 from harness.testing.data import random_tokens
 from harness.testing.oracles import tiny_language_model
 from harness.testing.recorders import ModeRecorder
@@ -92,11 +92,8 @@ def test_batches_go_to_the_device_of_the_model(monkeypatch):
     """The windows stay on the CPU and the model's parameters are on the `meta` device (shapes only): every
     batch that parts.train_step and parts.evaluate receive must be on the model's device. They are stand-ins
     here that only record the device, since nothing can be computed on `meta`; a CPU-only run of the other
-    tests cannot see a missing .to(device), as everything there is on one device.
-    Stand-ins can only replace parts in the learner's own process: isolated (as `kata grade` runs it), the
-    kata calls the worker's parts, so this test is skipped there."""
-    if isolation.active():
-        pytest.skip("parts.train_step and parts.evaluate can only be replaced by stand-ins in process (not isolated)")
+    tests cannot see a missing .to(device), as everything there is on one device. Isolated (as `kata grade`
+    runs it), the stand-ins replace the worker's parts and are called back here."""
     seen = []
 
     def train_step(model, optimizer, batch):
@@ -107,8 +104,8 @@ def test_batches_go_to_the_device_of_the_model(monkeypatch):
         seen.append(("parts.evaluate", windows.device.type))
         return 1.0
 
-    monkeypatch.setattr(parts, "train_step", train_step)
-    monkeypatch.setattr(parts, "evaluate", evaluate)
+    monkeypatch.setattr(as_the_kata_sees(KATA, parts), "train_step", train_step)
+    monkeypatch.setattr(as_the_kata_sees(KATA, parts), "evaluate", evaluate)
     model = torch.nn.Linear(CFG.d_model, CFG.d_vocab, device="meta")
     train(model, windows(10, 1), windows(3, 2), steps=4, batch_size=4, eval_every=2)
     wrong = [(name, device) for name, device in seen if device != "meta"]
