@@ -6,7 +6,7 @@
 - `strategies`: Hypothesis strategies and the named configs.
 - `oracles`: what a suite compares with: the reference solutions (`check_matches_reference`,
   `matching_modules`) and Hugging Face's GPT-2 (`hf_gpt2`, `check_matches_hugging_face`, `hf_generate`,
-  `hf_generate_banning_ngrams`).
+  `hf_generate_banning_ngrams`, `likely_eos`).
 - `properties`: checks that need no oracle: causality, batch independence, inputs left unchanged.
 - `dtypes`: float64 / bfloat16 and `meta`-device checks, against the reference.
 - `gradients`: gradients against the reference's.

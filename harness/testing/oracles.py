@@ -169,6 +169,13 @@ def hf_generate(hf, prompt: Tensor, attention_mask: "Tensor | None" = None, **op
                            **options)
 
 
+def likely_eos(logits: Tensor) -> int:
+    """An EOS that beams really reach, from a model's logits (batch, seq, d_vocab) on the prompts: the
+    second likeliest token after the first prompt. (A random token of a random model almost never
+    wins a beam, and would test nothing.)"""
+    return int(logits[0, -1].argsort(descending=True)[1])
+
+
 def hf_generate_banning_ngrams(hf, prompt: Tensor, no_repeat_ngram_size: int, seed: int = 0, **options) -> Tensor:
     """hf_generate(..., no_repeat_ngram_size=n) after torch.manual_seed(seed), for the suites of the katas
     that take no_repeat_ngram_size. It checks that the same call without the ban gives other tokens: a

@@ -10,7 +10,7 @@ from harness.testing import under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, hf_gpt2_with_ties, reference_gpt2
+from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, hf_gpt2_with_ties, likely_eos, reference_gpt2
 
 KATA = "beam_search.beam_search"
 beam_search = under_test(KATA)
@@ -21,18 +21,11 @@ CASES = [
 ]
 
 
-def likely_eos(hf, prompt) -> int:
-    """An EOS that beams really reach: the second likeliest token after the first prompt.
-    (A random token of a random model almost never wins a beam, and would test nothing.)"""
-    with torch.no_grad():
-        return int(hf(prompt).logits[0, -1].argsort(descending=True)[1])
-
-
 def both_searches(case: dict, seed: int, num_beams: int, returned: int, device):
     hf = hf_gpt2(CFG, seed, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
     options = {key: value for key, value in case.items() if key != "eos"}
-    options["eos_token_id"] = likely_eos(hf, prompt) if case["eos"] == "likely" else None
+    options["eos_token_id"] = likely_eos(hf(prompt).logits) if case["eos"] == "likely" else None
     expected = hf_generate(hf, prompt, num_beams=num_beams, max_new_tokens=8, do_sample=False, num_return_sequences=returned,
                            output_scores=True, return_dict_in_generate=True, **options)
     actual = beam_search(hf_as_model(hf), prompt, num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned, **options)
@@ -148,7 +141,7 @@ def test_a_float64_model_is_searched_in_float32_as_hugging_face_does(device):
     """The docstring: log-probabilities in float32 whatever the model's dtype; the scores come back float32."""
     hf = copy.deepcopy(hf_gpt2(CFG, 1, str(device))).double()  # hf_gpt2 is cached: never convert it in place
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=11, device=device)
-    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf, prompt), num_return_sequences=2)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf(prompt).logits), num_return_sequences=2)
     expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
     sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
     check_tensor(sequences, expected.sequences, kata=KATA, what="sequences of a float64 model's beam search",

@@ -10,7 +10,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
-from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2, reference_gpt2_with_ties
+from harness.testing.oracles import hf_generate, hf_gpt2, likely_eos, reference_gpt2, reference_gpt2_with_ties
 from harness.testing.recorders import PositionCounter
 
 KATA = "kv_cache.cached_beam_search"
@@ -21,12 +21,6 @@ CASES = [
     dict(eos=eos, length_penalty=penalty, early_stopping=early, no_repeat_ngram_size=ngram)
     for eos, penalty, early, ngram in itertools.product(["none", "likely"], [0.0, 2.0], [True, False], [0, 2])
 ]
-
-
-def likely_eos(model, prompt) -> int:
-    """An EOS that beams really reach: the second likeliest token after the first prompt."""
-    with torch.no_grad():
-        return int(model(prompt)[0, -1].argsort(descending=True)[1])
 
 
 REORDER_HINT = "After beam_step, reorder the cache so that each row holds its new beam's parent, then feed the last tokens."
@@ -47,7 +41,7 @@ def test_equals_uncached_beam_search(case, device):
     model = reference_gpt2(CFG, seed, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
     options = {key: value for key, value in case.items() if key != "eos"}
-    options["eos_token_id"] = likely_eos(model, prompt) if case["eos"] == "likely" else None
+    options["eos_token_id"] = likely_eos(model(prompt)) if case["eos"] == "likely" else None
     options.update(num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned)
     actual = beam_search_with_cache(model, prompt, **options)
     check_search(actual, *uncached_beam_search(model, prompt, **options), what=f"cached beam search with {options}")
@@ -57,7 +51,7 @@ def test_equals_uncached_beam_search(case, device):
 def test_equals_hugging_face(num_beams, device):
     model, hf = reference_gpt2(CFG, 1, str(device)), hf_gpt2(CFG, 1, str(device))
     prompt = random_tokens(2, 4, CFG.d_vocab, seed=3, device=device)
-    eos = likely_eos(model, prompt)
+    eos = likely_eos(model(prompt))
     actual = beam_search_with_cache(model, prompt, num_beams=num_beams, max_new_tokens=10, eos_token_id=eos, num_return_sequences=num_beams)
     expected = hf_generate(hf, prompt, num_beams=num_beams, max_new_tokens=10, do_sample=False, eos_token_id=eos, use_cache=True,
                            num_return_sequences=num_beams, output_scores=True, return_dict_in_generate=True)
@@ -89,7 +83,7 @@ def test_a_float64_model_searches_as_it_does_uncached(device):
     model.load_state_dict(reference_gpt2(CFG, 3, "cpu").state_dict())
     model = model.to(device=device, dtype=torch.float64).eval()
     prompt = random_tokens(2, 4, CFG.d_vocab, seed=13, device=device)
-    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(model, prompt))
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(model(prompt)))
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  "cached beam search of a float64 model vs parts.beam_search")
 
@@ -115,7 +109,7 @@ def test_early_stopping_never_equals_uncached_beam_search(length_penalty, seed, 
     model = reference_gpt2(CFG, seed, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
     options = dict(num_beams=2 + seed % 2, max_new_tokens=8, num_return_sequences=2, early_stopping="never",
-                   length_penalty=length_penalty, eos_token_id=likely_eos(model, prompt))
+                   length_penalty=length_penalty, eos_token_id=likely_eos(model(prompt)))
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  what=f"cached beam search with {options}")
 

@@ -7,7 +7,7 @@ from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
-from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
+from harness.testing.oracles import hf_generate, hf_gpt2, likely_eos, reference_gpt2
 from harness.testing.padding import left_padded, real_part
 from harness.testing.properties import check_inputs_unchanged
 
@@ -19,13 +19,6 @@ HINT = ("For each prompt row, parts.beam_search with a model function that runs 
         "mask, then a 1 for every generated token; then the rows' results stacked in prompt order.")
 CASES = [dict(length_penalty=1.0, early_stopping=False), dict(length_penalty=0.0, early_stopping=True),
          dict(length_penalty=2.0, early_stopping="never")]
-
-
-def likely_eos(model, prompt, mask) -> int:
-    """An EOS that beams really reach: the second likeliest token after the first prompt."""
-    with torch.no_grad():
-        logits = reference("padding.padded_forward")(model, prompt, mask)
-    return int(logits[0, -1].argsort(descending=True)[1])
 
 
 def check_search(actual, expected_sequences, expected_scores, what: str, hint: str = HINT) -> None:
@@ -42,7 +35,7 @@ def test_equals_hugging_face(lengths, case, device):
     seed, num_beams = number % 3, 2 + number % 2
     model, hf = reference_gpt2(CFG, seed, str(device)), hf_gpt2(CFG, seed, str(device))
     prompt, mask = left_padded(lengths, CFG.d_vocab, seed=seed + 60, pad=0, device=device)
-    options = dict(num_beams=num_beams, max_new_tokens=6, eos_token_id=likely_eos(model, prompt, mask),
+    options = dict(num_beams=num_beams, max_new_tokens=6, eos_token_id=likely_eos(reference("padding.padded_forward")(model, prompt, mask)),
                    num_return_sequences=num_beams, **case)
     expected = hf_generate(hf, prompt, attention_mask=mask, do_sample=False, output_scores=True, return_dict_in_generate=True,
                            **options)
@@ -71,7 +64,7 @@ def test_each_row_is_searched_as_its_prompt_alone(lengths, device):
 def test_rows_that_end_early_are_padded_with_eos(device):
     model = reference_gpt2(CFG, 1, str(device))
     prompt, mask = left_padded([2, 4], CFG.d_vocab, seed=80, pad=0, device=device)
-    eos = likely_eos(model, prompt, mask)
+    eos = likely_eos(reference("padding.padded_forward")(model, prompt, mask))
     sequences, _ = padded_beam_search(model, prompt, mask, num_beams=2, max_new_tokens=8, eos_token_id=eos, early_stopping=True)
     expected, _ = reference(KATA)(model, prompt, mask, num_beams=2, max_new_tokens=8, eos_token_id=eos, early_stopping=True)
     check_tensor(sequences, expected, kata=KATA, what="sequences that end at different lengths", axes="returned total_len",
