@@ -118,12 +118,13 @@ def test_a_list_of_eos_ids_and_a_pad_id_as_generate_and_hugging_face(ends, do_sa
 
 
 def test_num_return_sequences_as_generate_and_hugging_face(device):
+    """Without do_sample: sampling is the default, as in parts.generate, so num_return_sequences > 1 is allowed."""
     model, hf = reference_gpt2(CFG, 1, str(device)), hf_gpt2(CFG, 1, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=41, device=device)
-    options = dict(do_sample=True, top_k=0, eos_token_id=EOS, num_return_sequences=3)
+    options = dict(top_k=0, eos_token_id=EOS, num_return_sequences=3)
     torch.manual_seed(8)
     actual = generate_with_cache(model, prompt, 10, **options)
-    check_as_generate_and_hugging_face(actual, hf_tokens(hf, prompt, 10, 8, **options), 8, model, prompt, 10,
+    check_as_generate_and_hugging_face(actual, hf_tokens(hf, prompt, 10, 8, do_sample=True, **options), 8, model, prompt, 10,
                                        "cached generation with num_return_sequences=3",
                                        "Repeat each prompt row num_return_sequences times in a row (p0, p0, p0, p1, ...: "
                                        "repeat_interleave) before making the cache: it needs a row for each.", **options)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import reference, under_test
+from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
@@ -114,14 +114,20 @@ def test_a_list_of_eos_ids_and_a_pad_id_other_than_eos_equal_hugging_face(seed, 
                      "eos id without one.")
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_num_return_sequences_samples_each_prompt_that_many_times_as_hugging_face(seed, device):
+@pytest.mark.parametrize("seed, sampling", [(0, dict(do_sample=True)), (1, dict())], ids=["do_sample=True", "sampling by default"])
+def test_num_return_sequences_samples_each_prompt_that_many_times_as_hugging_face(seed, sampling, device):
+    """Sampling is the default (as in sample_next_token): without do_sample, num_return_sequences > 1 is allowed."""
     hf = hf_gpt2(CFG, seed, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 40, device=device)
     torch.manual_seed(seed)
     expected = hf_generate(hf, prompt, max_new_tokens=10, do_sample=True, top_k=0, eos_token_id=EOS, num_return_sequences=3)
     torch.manual_seed(seed)
-    actual = generate(hf_as_model(hf), prompt, 10, eos_token_id=EOS, do_sample=True, num_return_sequences=3)
+    try:
+        actual = generate(hf_as_model(hf), prompt, 10, eos_token_id=EOS, num_return_sequences=3, **sampling)
+    except ValueError as error:
+        pytest.fail(f"generate(..., num_return_sequences=3, {', '.join(f'{k}={v}' for k, v in sampling.items())}) raised "
+                    f"ValueError({error}). Only do_sample=False makes the rows identical: sampling is the default.\n{stuck(KATA)}",
+                    pytrace=False)
     check_tensor(actual, expected, kata=KATA, what="sampled generation with num_return_sequences=3", axes="returned total_len",
                  hint="Repeat each prompt row num_return_sequences times in a row (p0, p0, p0, p1, ...: "
                  "repeat_interleave), then generate them as one batch.")
