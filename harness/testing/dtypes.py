@@ -41,6 +41,34 @@ def on_meta(run, *args, kata: str, what: str):
                     f"{DEVICE_HINT}\n{stuck(kata)}", pytrace=False)
 
 
+# What torch raises where a meta tensor's values would be needed (an `if finished.all()`, an int(eos[0])).
+NEEDS_VALUES_ON_META = ("cannot be called on meta tensors", "Cannot copy out of meta tensor", "data-independent implementation")
+
+
+def check_loop_on_meta(run, *, kata: str, what: str):
+    """`run()`, a generation loop whose model and prompt are on the `meta` device, goes as far as meta
+    can: to the end (its tensors on meta), or to its first step that needs values (which rows
+    ended), where torch stops it. A tensor made on the CPU before then (an EOS list, a `finished`
+    mask) fails here on every machine, as it would on a GPU."""
+    __tracebackhide__ = True
+
+    def until_values_matter():
+        try:
+            return run()
+        except (RuntimeError, NotImplementedError) as error:
+            if any(words in str(error) for words in NEEDS_VALUES_ON_META):
+                return None  # as far as meta goes
+            raise
+
+    out = on_meta(until_values_matter, kata=kata, what=what)
+    if out is not None:
+        for number, each in enumerate(out if isinstance(out, tuple) else [out]):
+            if isinstance(each, Tensor):
+                assert each.device.type == "meta", (f"{what}: output {number} is on {each.device}, though the model and "
+                                                    f"the prompt were on the meta device.\n{DEVICE_HINT}\n{stuck(kata)}")
+    return out
+
+
 def check_module_in_dtype(kata: str, cfg: Config, inputs: Tensor, dtype: torch.dtype, *, what: str, axes: str = "",
                           seed: int = 0, device="cpu") -> None:
     """The module under test, converted with .to(dtype), returns `dtype` and the reference's values

@@ -10,6 +10,7 @@ from harness.testing import under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, hf_gpt2_with_ties, likely_eos, reference_gpt2
 
 KATA = "beam_search.beam_search"
@@ -174,3 +175,17 @@ def test_exact_ties_are_broken_as_hugging_face_breaks_them(case, device):
     check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len", hint=TIE_HINT)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4,
                  hint=TIE_HINT)
+
+
+META_CASES = [dict(),
+              dict(eos_token_id=5, num_return_sequences=2)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["no eos", "eos"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the search runs until it needs values (which beams ended): a
+    tensor made on the CPU before then (a rank mask, a pool of scores) fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: beam_search(model, prompt, num_beams=2, max_new_tokens=3, **options),
+                       kata=KATA, what=f"beam search with {options}")

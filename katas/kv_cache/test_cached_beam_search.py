@@ -10,6 +10,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, likely_eos, reference_gpt2, reference_gpt2_with_ties
 from harness.testing.recorders import PositionCounter
 
@@ -126,3 +127,17 @@ def test_exact_ties_are_broken_as_parts_beam_search_breaks_them(kinds, early_sto
             "all candidates' scores with -1e9 on the unfinished]), pool first), so that equal scores keep topk's order.")
     check_search(beam_search_with_cache(model, prompt, **options), *reference(KATA)(model, prompt, **options),
                  what=f"cached beam search with exact ties ({kinds} distinct logits, {options})", hint=hint)
+
+
+META_CASES = [dict(),
+              dict(eos_token_id=5, num_return_sequences=2)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["no eos", "eos"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the search runs until it needs values (which beams ended): a
+    tensor made on the CPU before then (a rank mask, a pool of scores) fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3, **options),
+                       kata=KATA, what=f"cached beam search with {options}")

@@ -11,6 +11,7 @@ from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_generate_banning_ngrams, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.recorders import PositionCounter
@@ -237,3 +238,18 @@ def test_a_float64_model_generates_as_it_does_uncached(device):
                  uncached_generate(model, prompt, 10, eos_token_id=EOS, do_sample=False), kata=KATA,
                  what="cached greedy generation of a float64 model vs parts.generate", axes="batch total_len",
                  hint="Make the KVCache in the model's dtype and on its device (from next(model.parameters())).")
+
+
+META_CASES = [dict(do_sample=False),
+              dict(do_sample=False, eos_token_id=[EOS, 2], pad_token_id=0),
+              dict(top_k=0, eos_token_id=EOS, pad_token_id=0, num_return_sequences=2)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["greedy", "eos list and pad", "sampled, num_return_sequences"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
+    tensor, a `finished` mask or a mask column made on the CPU fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: generate_with_cache(model, prompt, 4, **options),
+                       kata=KATA, what=f"cached generation with {options}")

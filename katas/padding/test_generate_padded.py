@@ -7,6 +7,7 @@ from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.padding import left_padded, real_part
 from harness.testing.properties import check_inputs_unchanged
@@ -144,3 +145,19 @@ def test_keeps_the_prompt_and_leaves_its_inputs_unchanged(device):
     check_tokens(tokens[:, :3], prompt, what="the prompt part of the output", hint="Return the padded prompt, then the new tokens.")
     check_inputs_unchanged(lambda p, m: generate_padded(model, p, m, 3, do_sample=False), prompt, mask, kata=KATA,
                            what="generate_padded")
+
+
+META_CASES = [dict(do_sample=False),
+              dict(do_sample=False, eos_token_id=[EOS, 2], pad_token_id=0),
+              dict(top_k=0, eos_token_id=EOS, pad_token_id=0, repetition_penalty=1.3)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["greedy", "eos list and pad", "sampled, penalty"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
+    tensor, a `finished` mask or a mask column made on the CPU fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    mask = torch.ones(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: generate_padded(model, prompt, mask, 4, **options),
+                       kata=KATA, what=f"padded generation with {options}")

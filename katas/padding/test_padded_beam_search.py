@@ -7,6 +7,7 @@ from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, likely_eos, reference_gpt2
 from harness.testing.padding import left_padded, real_part
 from harness.testing.properties import check_inputs_unchanged
@@ -101,3 +102,18 @@ def test_leaves_its_inputs_unchanged(device):
     prompt, mask = left_padded([1, 3], CFG.d_vocab, seed=4, pad=0, device=device)
     check_inputs_unchanged(lambda p, m: padded_beam_search(model, p, m, num_beams=2, max_new_tokens=3), prompt, mask, kata=KATA,
                            what="padded_beam_search")
+
+
+META_CASES = [dict(),
+              dict(eos_token_id=5, num_return_sequences=2)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["no eos", "eos"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the search runs until it needs values (which beams ended): a
+    tensor made on the CPU before then (a rank mask, a pool of scores) fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    mask = torch.ones(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: padded_beam_search(model, prompt, mask, num_beams=2, max_new_tokens=3, **options),
+                       kata=KATA, what=f"padded beam search with {options}")

@@ -7,6 +7,7 @@ from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
+from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_as_model, hf_generate, hf_generate_banning_ngrams, hf_gpt2, reference_gpt2
 from harness.testing.properties import check_inputs_unchanged
 
@@ -137,6 +138,19 @@ def test_num_return_sequences_without_sampling_is_refused(device):
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=50, device=device)
     with pytest.raises(ValueError):
         generate(hf_as_model(hf_gpt2(CFG, 0, str(device))), prompt, 4, do_sample=False, num_return_sequences=2)
+
+
+META_CASES = [dict(do_sample=False), dict(do_sample=False, eos_token_id=[EOS, 2], pad_token_id=0),
+              dict(do_sample=True, top_k=0, eos_token_id=EOS, pad_token_id=0, num_return_sequences=2)]
+
+
+@pytest.mark.parametrize("options", META_CASES, ids=["greedy", "eos list and pad", "sampled, num_return_sequences"])
+def test_makes_every_tensor_on_the_prompts_device(options):
+    """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
+    tensor or a `finished` mask made on the CPU fails there, on every machine."""
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: generate(model, prompt, 4, **options), kata=KATA, what=f"generate with {options}")
 
 
 # ---------------------------------------------------------------- no_repeat_ngram_size
