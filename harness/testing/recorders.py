@@ -1,5 +1,6 @@
 """Wrappers that record how a model is called: the positions each forward pass embeds (the
-key-value cache suites) and the mode and autograd state of each call (the training suites)."""
+key-value cache suites) and the mode and autograd state of each call (the training suites); and
+the device of each KV cache the code under test makes."""
 from dataclasses import dataclass
 
 import torch
@@ -40,3 +41,24 @@ class ModeRecorder(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         self.calls.append(ForwardCall(self.training, torch.is_grad_enabled(), tokens.shape[0]))
         return self.model(tokens)
+
+
+def record_cache_devices(monkeypatch, kata: str, forward: str = "cached_forward") -> list[str]:
+    """Wrap parts.<forward> (cached_forward, padded_cached_forward), where the code under test calls it
+    (its worker's when isolated), to record the device of the KV cache it is handed, then run it: the
+    list it returns fills as the test runs. A cache made without device= is on the CPU whatever the
+    model's device. (Wrapping parts.KVCache itself would break the type hints that name it.)"""
+    from harness import parts
+    from harness.testing import as_the_kata_sees
+
+    seen_parts = as_the_kata_sees(kata, parts)
+    real = getattr(seen_parts, forward)
+    devices = []
+
+    def recording_forward(*args, **kwargs):
+        cache = kwargs["cache"] if "cache" in kwargs else args[-1]
+        devices.append(str(cache.keys.device))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seen_parts, forward, recording_forward)
+    return devices

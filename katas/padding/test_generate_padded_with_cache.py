@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import reference, under_test
+from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.padding import left_padded
 from harness.testing.properties import check_inputs_unchanged
-from harness.testing.recorders import PositionCounter
+from harness.testing.recorders import PositionCounter, record_cache_devices
 
 KATA = "padding.generate_padded_with_cache"
 generate_padded_with_cache = under_test(KATA)
@@ -97,3 +97,16 @@ def test_makes_every_tensor_on_the_prompts_device(options):
     mask = torch.ones(2, 3, dtype=torch.long, device="meta")
     check_loop_on_meta(lambda: generate_padded_with_cache(model, prompt, mask, 4, **options),
                        kata=KATA, what=f"cached padded generation with {options}")
+
+
+def test_makes_its_cache_on_the_models_device(monkeypatch):
+    """The model on the meta device: every parts.KVCache must be made there too (a cache made without
+    device= is on the CPU, which a GPU run would refuse to mix with the model's keys)."""
+    devices = record_cache_devices(monkeypatch, KATA, "padded_cached_forward")
+    model = reference_gpt2(CFG, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
+    check_loop_on_meta(lambda: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, do_sample=False), kata=KATA,
+                       what="cached padded generation on the meta device")
+    assert devices and all(device == "meta" for device in devices), (
+        f"the model was on the meta device; the KV caches handed to the forward passes were on: {devices or 'none was'}. "
+        f"Make the cache on the model's device, in its dtype (device=next(model.parameters()).device).\n{stuck(KATA)}")
