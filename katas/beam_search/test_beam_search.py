@@ -128,6 +128,25 @@ def test_early_stopping_never_equals_hugging_face(case, seed, device):
                  atol=1e-4, rtol=1e-4, hint=hint)
 
 
+# Found by search: cases where the early_stopping=False rule decides the result (stopping a step
+# early or late changes the beams), and where an n-gram size of 1 does (no token twice).
+HEURISTIC_CASES = [(0, 2, dict(eos="likely", length_penalty=2.0, early_stopping=False, no_repeat_ngram_size=0)),
+                   (3, 3, dict(eos="likely", length_penalty=1.0, early_stopping=False, no_repeat_ngram_size=0)),
+                   (0, 2, dict(eos="likely", length_penalty=1.0, early_stopping=False, no_repeat_ngram_size=1))]
+
+
+@pytest.mark.parametrize("seed, num_beams, case", HEURISTIC_CASES, ids=["length_penalty=2", "length_penalty=1", "ngram=1"])
+def test_when_to_stop_and_single_token_bans_equal_hugging_face(seed, num_beams, case, device):
+    (sequences, scores), expected, options = both_searches(case, seed, num_beams, 1, device)
+    hint = ("early_stopping=False: once the pool is full, stop when the best live beam's score (scores[0], the best) divided "
+            "by the tokens generated so far ** length_penalty cannot beat the worst finished one (<=); max_new_tokens is "
+            "the length only for early_stopping=\"never\". no_repeat_ngram_size=1 bans every token already in the row.")
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of beam search with {options}",
+                 axes="returned total_len", hint=hint)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of beam search with {options}", axes="returned",
+                 atol=1e-4, rtol=1e-4, hint=hint)
+
+
 def test_the_oracle_cases_do_end_beams_with_eos(device):
     """Guards the suite itself: with the chosen EOS, Hugging Face's returned beams do end early."""
     early = 0

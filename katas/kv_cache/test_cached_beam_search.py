@@ -48,6 +48,25 @@ def test_equals_uncached_beam_search(case, device):
     check_search(actual, *uncached_beam_search(model, prompt, **options), what=f"cached beam search with {options}")
 
 
+# Found by search: cases where the early_stopping=False rule decides the result (stopping a step
+# early or late changes the beams), and where an n-gram size of 1 does (no token twice).
+HEURISTIC_CASES = [(0, 2, dict(length_penalty=2.0, early_stopping=False, no_repeat_ngram_size=0)),
+                   (3, 3, dict(length_penalty=1.0, early_stopping=False, no_repeat_ngram_size=0)),
+                   (0, 2, dict(length_penalty=1.0, early_stopping=False, no_repeat_ngram_size=1))]
+
+
+@pytest.mark.parametrize("seed, num_beams, case", HEURISTIC_CASES, ids=["length_penalty=2", "length_penalty=1", "ngram=1"])
+def test_when_to_stop_and_single_token_bans_equal_uncached_beam_search(seed, num_beams, case, device):
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 10, device=device)
+    options = dict(case, eos_token_id=likely_eos(model(prompt)), num_beams=num_beams, max_new_tokens=8)
+    check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
+                 what=f"cached beam search with {options}",
+                 hint="early_stopping=False: once the pool is full, stop when the best live beam's score (scores[0]) divided by "
+                 "the tokens generated so far ** length_penalty cannot beat the worst finished one (<=). "
+                 "no_repeat_ngram_size=1 bans every token already in the row.")
+
+
 @pytest.mark.parametrize("num_beams", [2, 4])
 def test_equals_hugging_face(num_beams, device):
     model, hf = reference_gpt2(CFG, 1, str(device)), hf_gpt2(CFG, 1, str(device))
