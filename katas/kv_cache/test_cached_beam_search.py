@@ -97,6 +97,21 @@ def test_too_long_for_the_context_is_an_error_before_searching(device):
     assert counter.calls == [], "raise the ValueError before running the model at all"
 
 
+def test_the_edges_of_what_fits_are_searched(device):
+    """A prompt and its new tokens that exactly fill the context, and a vocabulary of exactly 2 * num_beams
+    tokens (each step takes 2 * num_beams candidates), are both enough: neither is refused."""
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt = random_tokens(1, CFG.n_ctx - 2, CFG.d_vocab, seed=5, device=device)
+    try:
+        sequences, _ = beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=2)
+        assert sequences.shape[1] == CFG.n_ctx, f"prompt_len + max_new_tokens == n_ctx fits exactly.\n{stuck(KATA)}"
+        beam_search_with_cache(model, prompt[:, :3], num_beams=CFG.d_vocab // 2, max_new_tokens=2)
+    except ValueError as error:
+        pytest.fail(f"refused what fits: {error}. The context is full at prompt_len + max_new_tokens == n_ctx (refuse only "
+                    f"past it: >), and {CFG.d_vocab // 2} beams need {CFG.d_vocab} tokens, which the vocabulary has.\n"
+                    f"{stuck(KATA)}", pytrace=False)
+
+
 def test_a_float64_model_searches_as_it_does_uncached(device):
     """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
     model = reference("model.gpt2")(CFG)
