@@ -6,7 +6,7 @@ from torch import Tensor
 from harness.config import Config
 from harness.testing import stuck
 from harness.testing.asserts import check_shape, check_tensor
-from harness.testing.oracles import matching_modules
+from harness.testing.oracles import matching_modules, reference_gpt2
 
 OTHER_DTYPES = [torch.float64, torch.bfloat16]  # besides float32: where a hard-coded float32 shows
 
@@ -45,16 +45,19 @@ def on_meta(run, *args, kata: str, what: str):
 NEEDS_VALUES_ON_META = ("cannot be called on meta tensors", "Cannot copy out of meta tensor", "data-independent implementation")
 
 
-def check_loop_on_meta(run, *, kata: str, what: str):
-    """`run()`, a generation loop whose model and prompt are on the `meta` device, goes as far as meta
-    can: to the end (its tensors on meta), or to its first step that needs values (which rows
-    ended), where torch stops it. A tensor made on the CPU before then (an EOS list, a `finished`
-    mask) fails here on every machine, as it would on a GPU."""
+def check_loop_on_meta(run, cfg: Config, *, kata: str, what: str):
+    """`run(model, prompt)`, a generation loop given a reference GPT-2 of `cfg` and a (2, 3) prompt, both
+    on the `meta` device, goes as far as meta can: to the end (its tensors on meta), or to its first
+    step that needs values (which rows ended), where torch stops it. A tensor made on the CPU before
+    then (an EOS list, a `finished` mask, the beams' scores) fails here on every machine, as it would
+    on a GPU."""
     __tracebackhide__ = True
+    model = reference_gpt2(cfg, 0).to("meta")
+    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
 
     def until_values_matter():
         try:
-            return run()
+            return run(model, prompt)
         except (RuntimeError, NotImplementedError) as error:
             if any(words in str(error) for words in NEEDS_VALUES_ON_META):
                 return None  # as far as meta goes

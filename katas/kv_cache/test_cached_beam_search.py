@@ -171,20 +171,16 @@ META_CASES = [dict(),
 def test_makes_every_tensor_on_the_prompts_device(options):
     """On the meta device (no GPU needed) the search runs until it needs values (which beams ended): a
     tensor made on the CPU before then (a rank mask, a pool of scores) fails there, on every machine."""
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3, **options),
-                       kata=KATA, what=f"cached beam search with {options}")
+    check_loop_on_meta(lambda model, prompt: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3, **options),
+                       CFG, kata=KATA, what=f"cached beam search with {options}")
 
 
 def test_makes_its_cache_on_the_models_device(monkeypatch):
     """The model on the meta device: every parts.KVCache must be made there too (a cache made without
     device= is on the CPU, which a GPU run would refuse to mix with the model's keys)."""
     devices = record_cache_devices(monkeypatch, KATA)
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3), kata=KATA,
-                       what="cached beam search on the meta device")
+    check_loop_on_meta(lambda model, prompt: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3),
+                       CFG, kata=KATA, what="cached beam search on the meta device")
     assert devices and all(device == "meta" for device in devices), (
         f"the model was on the meta device; the KV caches handed to the forward passes were on: {devices or 'none was'}. "
         f"Make the cache on the model's device, in its dtype (device=next(model.parameters()).device).\n{stuck(KATA)}")

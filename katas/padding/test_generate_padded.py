@@ -156,8 +156,5 @@ META_CASES = [dict(do_sample=False),
 def test_makes_every_tensor_on_the_prompts_device(options):
     """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
     tensor, a `finished` mask or a mask column made on the CPU fails there, on every machine."""
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    mask = torch.ones(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: generate_padded(model, prompt, mask, 4, **options),
-                       kata=KATA, what=f"padded generation with {options}")
+    check_loop_on_meta(lambda model, prompt: generate_padded(model, prompt, torch.ones_like(prompt), 4, **options),
+                       CFG, kata=KATA, what=f"padded generation with {options}")

@@ -92,21 +92,16 @@ META_CASES = [dict(do_sample=False),
 def test_makes_every_tensor_on_the_prompts_device(options):
     """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
     tensor, a `finished` mask or a mask column made on the CPU fails there, on every machine."""
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    mask = torch.ones(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: generate_padded_with_cache(model, prompt, mask, 4, **options),
-                       kata=KATA, what=f"cached padded generation with {options}")
+    check_loop_on_meta(lambda model, prompt: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, **options),
+                       CFG, kata=KATA, what=f"cached padded generation with {options}")
 
 
 def test_makes_its_cache_on_the_models_device(monkeypatch):
     """The model on the meta device: every parts.KVCache must be made there too (a cache made without
     device= is on the CPU, which a GPU run would refuse to mix with the model's keys)."""
     devices = record_cache_devices(monkeypatch, KATA, "padded_cached_forward")
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, do_sample=False), kata=KATA,
-                       what="cached padded generation on the meta device")
+    check_loop_on_meta(lambda model, prompt: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, do_sample=False),
+                       CFG, kata=KATA, what="cached padded generation on the meta device")
     assert devices and all(device == "meta" for device in devices), (
         f"the model was on the meta device; the KV caches handed to the forward passes were on: {devices or 'none was'}. "
         f"Make the cache on the model's device, in its dtype (device=next(model.parameters()).device).\n{stuck(KATA)}")

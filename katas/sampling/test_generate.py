@@ -148,9 +148,8 @@ META_CASES = [dict(do_sample=False), dict(do_sample=False, eos_token_id=[EOS, 2]
 def test_makes_every_tensor_on_the_prompts_device(options):
     """On the meta device (no GPU needed) the loop runs until it needs to know which rows ended: an EOS
     tensor or a `finished` mask made on the CPU fails there, on every machine."""
-    model = reference_gpt2(CFG, 0).to("meta")
-    prompt = torch.zeros(2, 3, dtype=torch.long, device="meta")
-    check_loop_on_meta(lambda: generate(model, prompt, 4, **options), kata=KATA, what=f"generate with {options}")
+    check_loop_on_meta(lambda model, prompt: generate(model, prompt, 4, **options),
+                       CFG, kata=KATA, what=f"generate with {options}")
 
 
 # ---------------------------------------------------------------- no_repeat_ngram_size
