@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import reference, under_test
+from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.dtypes import check_loop_on_meta
@@ -78,6 +78,9 @@ def test_going_past_the_context_is_an_error_up_front(prompt_len, new, device):
     prompt, mask = left_padded([prompt_len - 3, prompt_len], CFG.d_vocab, seed=1, pad=0, device=device)
     check_refused_up_front(lambda: padded_beam_search(model, prompt, mask, num_beams=2, max_new_tokens=new), model, prompt_len,
                            new, kata=KATA, what=f"padded_beam_search with {prompt_len} prompt columns and max_new_tokens={new}")
+    prompt, mask = left_padded([CFG.n_ctx - 4, CFG.n_ctx - 2], CFG.d_vocab, seed=1, pad=0, device=device)
+    sequences, _ = padded_beam_search(model, prompt, mask, num_beams=2, max_new_tokens=2)
+    assert sequences.shape[1] == CFG.n_ctx, f"prompt columns + max_new_tokens == n_ctx fits exactly.\n{stuck(KATA)}"
 
 
 def test_refuses_more_returned_sequences_than_beams(device):
