@@ -22,6 +22,7 @@ HINT = ("Prefill the padded prompt with its mask, then feed only the last chosen
 OPTIONS = [
     dict(do_sample=False),
     dict(do_sample=False, repetition_penalty=2.0, frequency_penalty=0.5),
+    dict(do_sample=False, frequency_penalty=1.0),  # 1.0 is the repetition penalty's off value, not this one's
     dict(do_sample=True, top_k=0),
     dict(do_sample=True, top_k=5, top_p=0.9, temperature=0.8, repetition_penalty=1.3),
 ]
