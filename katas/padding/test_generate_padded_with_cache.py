@@ -24,7 +24,7 @@ OPTIONS = [
     dict(do_sample=False, repetition_penalty=2.0, frequency_penalty=0.5),
     dict(do_sample=False, frequency_penalty=1.0),  # 1.0 is the repetition penalty's off value, not this one's
     dict(do_sample=True, top_k=0),
-    dict(do_sample=True, top_k=5, top_p=0.9, temperature=0.8, repetition_penalty=1.3),
+    dict(do_sample=True, top_k=5, top_p=0.9, temperature=0.8, repetition_penalty=2.0),  # 2.0 alone: see the line above
 ]
 
 
@@ -82,6 +82,18 @@ def test_leaves_its_inputs_unchanged(device):
     prompt, mask = left_padded([3, 1], CFG.d_vocab, seed=25, pad=0, device=device)
     check_inputs_unchanged(lambda p, m: generate_padded_with_cache(model, p, m, 3, do_sample=False), prompt, mask, kata=KATA,
                            what="generate_padded_with_cache")
+
+
+def test_a_float64_model_generates_as_generate_padded_does(device):
+    """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
+    model = reference("model.gpt2")(CFG)
+    model.load_state_dict(reference_gpt2(CFG, 3, "cpu").state_dict())
+    model = model.to(device=device, dtype=torch.float64).eval()
+    prompt, mask = left_padded([3, 1, 5], CFG.d_vocab, seed=13, pad=0, device=device)
+    expected = reference("padding.generate_padded")(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False)
+    check_tensor(generate_padded_with_cache(model, prompt, mask, 10, eos_token_id=EOS, do_sample=False), expected, kata=KATA,
+                 what="cached greedy generation of a float64 model vs generate_padded", axes="batch total_len",
+                 hint="Make the KVCache in the model's dtype and on its device (from next(model.parameters())).")
 
 
 META_CASES = [dict(do_sample=False),
