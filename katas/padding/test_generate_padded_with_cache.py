@@ -84,6 +84,15 @@ def test_leaves_its_inputs_unchanged(device):
                            what="generate_padded_with_cache")
 
 
+def test_an_eos_list_without_a_pad_id_pads_with_its_first_id_as_generate_padded(device):
+    model = reference_gpt2(CFG, 0, str(device))
+    prompt, mask = left_padded([3, 1, 5], CFG.d_vocab, seed=21, pad=0, device=device)
+    options = dict(eos_token_id=[EOS, 2], do_sample=False)  # rows end on 2, then show EOS as their pad
+    expected = reference("padding.generate_padded")(model, prompt, mask, 12, **options)
+    check_tokens(generate_padded_with_cache(model, prompt, mask, 12, **options), expected,
+                 what="greedy tokens with an eos list and no pad_token_id (the first eos id pads) vs generate_padded")
+
+
 def test_a_float64_model_generates_as_generate_padded_does(device):
     """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
     model = reference("model.gpt2")(CFG)
