@@ -72,6 +72,19 @@ def check_loop_on_meta(run, cfg: Config, *, kata: str, what: str):
     return out
 
 
+def check_caches_on_meta(monkeypatch, run, cfg: Config, *, kata: str, what: str, forward: str = "cached_forward") -> None:
+    """check_loop_on_meta, and every KV cache handed to parts.<forward> on the meta device too: the cache
+    is written only once values flow, so meta alone cannot show where it was made."""
+    __tracebackhide__ = True
+    from harness.testing.recorders import record_cache_devices
+
+    devices = record_cache_devices(monkeypatch, kata, forward)
+    check_loop_on_meta(run, cfg, kata=kata, what=what)
+    assert devices and all(device == "meta" for device in devices), (
+        f"the model was on the meta device; the KV caches handed to the forward passes were on: {devices or 'none was'}. "
+        f"Make the cache on the model's device, in its dtype (device=next(model.parameters()).device).\n{stuck(kata)}")
+
+
 def check_module_in_dtype(kata: str, cfg: Config, inputs: Tensor, dtype: torch.dtype, *, what: str, axes: str = "",
                           seed: int = 0, device="cpu") -> None:
     """The module under test, converted with .to(dtype), returns `dtype` and the reference's values

@@ -7,11 +7,11 @@ from harness.config import Config
 from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
-from harness.testing.dtypes import check_loop_on_meta
+from harness.testing.dtypes import check_caches_on_meta, check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.padding import left_padded
 from harness.testing.properties import check_inputs_unchanged
-from harness.testing.recorders import PositionCounter, record_cache_devices
+from harness.testing.recorders import PositionCounter
 
 KATA = "padding.generate_padded_with_cache"
 generate_padded_with_cache = under_test(KATA)
@@ -121,9 +121,5 @@ def test_makes_every_tensor_on_the_prompts_device(options):
 def test_makes_its_cache_on_the_models_device(monkeypatch):
     """The model on the meta device: every parts.KVCache must be made there too (a cache made without
     device= is on the CPU, which a GPU run would refuse to mix with the model's keys)."""
-    devices = record_cache_devices(monkeypatch, KATA, "padded_cached_forward")
-    check_loop_on_meta(lambda model, prompt: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, do_sample=False),
-                       CFG, kata=KATA, what="cached padded generation on the meta device")
-    assert devices and all(device == "meta" for device in devices), (
-        f"the model was on the meta device; the KV caches handed to the forward passes were on: {devices or 'none was'}. "
-        f"Make the cache on the model's device, in its dtype (device=next(model.parameters()).device).\n{stuck(KATA)}")
+    check_caches_on_meta(monkeypatch, lambda model, prompt: generate_padded_with_cache(model, prompt, torch.ones_like(prompt), 4, do_sample=False),
+                         CFG, kata=KATA, what="cached padded generation on the meta device", forward="padded_cached_forward")
