@@ -172,7 +172,7 @@ def test_no_repeat_ngram_size_zero_bans_nothing(do_sample, device):
                                        "0 (the default) means no ban at all: ban only when no_repeat_ngram_size > 0.", **options)
 
 
-# ---------------------------------------------------------------- the speedup, measured side by side
+# ---------------------------------------------------------------- the speedup, measured and reported (never a verdict)
 
 BENCH_CFG = Config(d_model=128, n_heads=4, n_layers=4, d_vocab=256, n_ctx=128)
 FEW, MANY = 8, 96  # new tokens after a 16-token prompt
@@ -192,11 +192,14 @@ def best_times(runs: int, *calls) -> list[float]:
     return best
 
 
-def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device):
-    """The uncached loop reruns the whole sequence each step (its cost per token grows with the
-    length), the cached one does not: their ratio grows with the number of new tokens. Both are
-    timed here, side by side, on one thread with type checks off; pytest-benchmark records the
-    cached run. With benchmarking disabled, only the tokens are checked."""
+def test_the_cache_speedup_is_measured_and_reported(benchmark, device):
+    """A benchmark, not a verdict on time. Whether the cache is used is judged by counted work
+    (test_prefill_once_then_one_token_per_step: the positions each forward call processes), which no
+    machine, load or isolation changes. Here pytest-benchmark times the cached loop, and the speedup
+    over parts.generate is measured side by side (one thread, type checks off, best of several rounds,
+    the two taking turns) and reported in the benchmark's extra_info (--benchmark-json), with the
+    positions each side ran through the model. Under --isolate the cached side also pays the wire's
+    cost per model call, so its figure there is lower. The tokens are checked in every mode."""
     model = reference_gpt2(BENCH_CFG, 0, str(device))
     prompt = random_tokens(1, 16, BENCH_CFG.d_vocab, seed=8, device=device)
     threads = torch.get_num_threads()
@@ -219,13 +222,12 @@ def test_the_cache_speedup_grows_with_the_number_of_new_tokens(benchmark, device
         jaxtyping.config.update("jaxtyping_disable", False)
         torch.set_num_threads(threads)
     check_tensor(cached_tokens, uncached_tokens, kata=KATA, what="the benchmark's cached greedy tokens", axes="batch total_len")
-    if benchmark.disabled:
-        pytest.skip("benchmarking is disabled (--benchmark-disable): the tokens were checked, the speedup not measured")
+    with PositionCounter(model) as cached_work:
+        generate_with_cache(model, prompt, MANY, do_sample=False)
+    with PositionCounter(model) as uncached_work:
+        uncached_generate(model, prompt, MANY, do_sample=False)
     benchmark.extra_info.update({f"speedup_{new}_tokens": round(ratio, 2) for new, ratio in speedup.items()})
-    assert speedup[MANY] > 1.2 * speedup[FEW] and speedup[MANY] > 1.8, (
-        f"cached generation is {speedup[FEW]:.2f}x as fast as uncached for {FEW} new tokens and {speedup[MANY]:.2f}x for "
-        f"{MANY}: the speedup should grow with the number of tokens (and pass 1.8x at {MANY}). Is each step running only "
-        "the new token through the model?")
+    benchmark.extra_info.update(positions_cached=sum(cached_work.calls), positions_uncached=sum(uncached_work.calls))
 
 
 def test_a_float64_model_generates_as_it_does_uncached(device):
