@@ -38,7 +38,7 @@ def configure(*, reference: bool = False, swaps: "dict[str, Path] | None" = None
     _swaps = {manifest.get(kata_id).id: Path(path).resolve() for kata_id, path in (swaps or {}).items()}
 
 
-# In a worker (harness.worker), the solutions this kata may reach through `harness.parts`: the
+# In a worker (harness.sandbox.worker), the solutions this kata may reach through `harness.parts`: the
 # katas it builds on, and theirs, in turn. None outside a worker: every part is reachable.
 _reachable_parts: "set[str] | None" = None
 _worker_kata: "Kata | None" = None
@@ -47,12 +47,12 @@ _rebuilt_parts: "set[str]" = set()  # reference modules a test may hand the work
 
 def configure_worker(kata: Kata) -> None:
     """The worker of `kata`: its file is the one under test; `parts` offers only what it builds on.
-    The reference code of modules that tests hand to it (harness.isolation.rebuildable_katas)
+    The reference code of modules that tests hand to it (harness.sandbox.crossing.rebuildable_katas)
     may use their own parts, but the kata's file may not."""
     global _reachable_parts, _worker_kata, _rebuilt_parts
-    from harness.isolation import rebuildable_katas
+    from harness.sandbox.crossing import rebuildable_katas
 
-    _worker_kata, _reachable_parts = kata, dependency_closure(kata)
+    _worker_kata, _reachable_parts = kata, manifest.dependency_closure(kata)
     _rebuilt_parts = rebuildable_katas(kata)
 
 
@@ -63,18 +63,6 @@ def _called_from_reference() -> bool:
     while frame is not None and Path(frame.f_code.co_filename).resolve().parent == harness_folder:
         frame = frame.f_back
     return frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(manifest.ROOT / "reference")
-
-
-def dependency_closure(kata: Kata) -> "set[str]":
-    """The katas `kata` builds on, and the katas those build on, and so on (itself excluded)."""
-    found: set[str] = set()
-    waiting = list(kata.depends)
-    while waiting:
-        kata_id = waiting.pop()
-        if kata_id not in found and kata_id != kata.id:
-            found.add(kata_id)
-            waiting.extend(manifest.get(kata_id).depends)
-    return found
 
 
 def use_learner_parts(kata_ids: "set[str]") -> None:

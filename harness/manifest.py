@@ -152,3 +152,15 @@ def for_test_file(path: Path) -> "Kata | None":
         if kata.test_file == path:
             return kata
     return None
+
+
+def dependency_closure(kata: Kata) -> "set[str]":
+    """The katas `kata` builds on, and the katas those build on, and so on (itself excluded)."""
+    found: set[str] = set()
+    waiting = list(kata.depends)
+    while waiting:
+        kata_id = waiting.pop()
+        if kata_id not in found and kata_id != kata.id:
+            found.add(kata_id)
+            waiting.extend(get(kata_id).depends)
+    return found

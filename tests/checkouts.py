@@ -19,7 +19,7 @@ def learner_with(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def _stub(each) -> str:
-    from harness.stubs import stub_source
+    from harness.authoring.stubs import stub_source
 
     return stub_source(each.reference_file, each.symbol)
 

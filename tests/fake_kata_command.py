@@ -1,4 +1,4 @@
-"""A subcommand module as harness.train will be: configure_parser(parser) and run(args) -> int."""
+"""A subcommand module as harness.commands.train will be: configure_parser(parser) and run(args) -> int."""
 
 
 def configure_parser(parser):

@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from harness import manifest
-from harness.results import KataResult, TestOutcome
+from harness.run.results import KataResult, TestOutcome
 
 
 def read_junit(report: Path) -> dict[str, KataResult]:

@@ -74,7 +74,7 @@ class Attack:
 
 ALL = [
     Attack("attack_pytest_hook.py", "registers a pytest_runtest_makereport wrapper (Config found through gc) that marks every test passed"),
-    Attack("attack_stream_writer.py", "wraps harness.stream's events writer so that every test event says passed"),
+    Attack("attack_stream_writer.py", "wraps harness.checker.events's events writer so that every test event says passed"),
     Attack("attack_events_file.py", "appends forged 'passed' events to the events file named in its environment, then os._exit(0)"),
     Attack("attack_inherited_fds.py", "writes forged 'passed' events and results down every inherited file descriptor, then os._exit(0)"),
     Attack("attack_staged_tests.py", "overwrites the staged test files (its cwd and its parent's) with passing tests, then crashes"),

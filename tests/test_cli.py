@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from harness import cli, manifest, progress
-from harness.watch import wait_for_change
+from harness import manifest
+from harness.commands import cli, status
+from harness.commands.watch import wait_for_change
 
 ROOT = manifest.ROOT
 FIRST = manifest.katas()[0]
@@ -24,7 +25,7 @@ def kata(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def untouched() -> bool:
-    return all(progress.is_untouched(each) for each in manifest.katas())
+    return all(status.is_untouched(each) for each in manifest.katas())
 
 
 needs_stubs = pytest.mark.skipif(not untouched(), reason="katas/ holds a learner's work: these tests need the shipped stubs")
@@ -170,15 +171,15 @@ def test_hint_takes_any_name_and_defaults_to_the_next_kata():
 
 
 def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
-    from harness import runner, verdicts
-    from harness.results import KataResult, TestOutcome
+    from harness.run import runner, verdict_cache
+    from harness.run.results import KataResult, TestOutcome
 
     kata_ = manifest.get("mlp.gelu_new")
     source = tmp_path / "gelu_new.py"
     source.write_text("# a learner's work\n")
-    monkeypatch.setattr(verdicts, "CACHE", tmp_path / "cache" / "verdicts.json")
+    monkeypatch.setattr(verdict_cache, "CACHE", tmp_path / "cache" / "verdicts.json")
     monkeypatch.setattr(manifest.Kata, "source", lambda self, root: source)
-    monkeypatch.setattr(progress, "is_untouched", lambda each: False)
+    monkeypatch.setattr(status, "is_untouched", lambda each: False)
     runs = []
 
     def fake_run(katas, *args, **kwargs):
@@ -188,12 +189,12 @@ def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
         return {kata_.id: result}
 
     monkeypatch.setattr(runner, "run_katas", fake_run)
-    assert progress.collect([kata_], quiet=True)[kata_.id].status == "done"
-    assert progress.collect([kata_], quiet=True)[kata_.id].status == "done" and len(runs) == 1, "unchanged: the cached verdict"
+    assert status.collect([kata_], quiet=True)[kata_.id].status == "done"
+    assert status.collect([kata_], quiet=True)[kata_.id].status == "done" and len(runs) == 1, "unchanged: the cached verdict"
     source.write_text("# changed\n")
-    progress.collect([kata_], quiet=True)
+    status.collect([kata_], quiet=True)
     assert len(runs) == 2, "a changed kata file runs again"
-    progress.collect([kata_], quiet=True, fresh=True)
+    status.collect([kata_], quiet=True, fresh=True)
     assert len(runs) == 3, "--fresh ignores the cache"
 
 
@@ -204,7 +205,7 @@ def test_pytest_on_a_kata_file_runs_its_suite():
 
 
 def test_a_save_made_while_the_tests_ran_is_not_lost(tmp_path):
-    from harness.watch import snapshot
+    from harness.commands.watch import snapshot
 
     kata_file = tmp_path / "kata.py"
     kata_file.write_text("x = 1\n")
@@ -217,7 +218,7 @@ def test_a_save_made_while_the_tests_ran_is_not_lost(tmp_path):
 
 
 def test_solution_is_shown_only_once_the_kata_passes_with_why_it_matters(monkeypatch, capsys):
-    from harness.results import KataResult, TestOutcome
+    from harness.run.results import KataResult, TestOutcome
 
     kata_ = manifest.get("attention.causal_mask")
     result = KataResult(kata_)
@@ -236,7 +237,7 @@ def test_solution_is_shown_only_once_the_kata_passes_with_why_it_matters(monkeyp
 
 
 def test_watch_reads_keys_while_waiting_and_none_without_a_terminal(tmp_path):
-    from harness.watch import Keys
+    from harness.commands.watch import Keys
 
     (tmp_path / "kata.py").write_text("x = 1\n")
 

@@ -9,9 +9,10 @@ import threading
 import pytest
 import torch
 
-from harness import demo, explore, lens, parts, text
+from harness import lens, parts, text
 from harness.__main__ import main
 from harness.checkpoint import save_checkpoint
+from harness.commands import demo, explore
 from harness.config import Config
 from harness.testing.oracles import hf_gpt2, reference_gpt2
 

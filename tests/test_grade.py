@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from checkouts import learner_with, reference_of  # tests/checkouts.py: pytest puts tests/ on sys.path
 
-from harness import integrity, manifest
-from harness.grade import grade, write_reports
-from harness.runner import Limits
+from harness import manifest
+from harness.grading import integrity
+from harness.grading.grade import grade, write_reports
+from harness.run.runner import Limits
 
 from junit_report import read_junit
 
@@ -142,7 +143,7 @@ def test_a_modified_grading_file_is_not_graded(tmp_path, monkeypatch):
 
 
 def test_only_the_learners_kata_files_are_staged(tmp_path):
-    from harness.grade import _stage
+    from harness.grading.grade import _stage
 
     learner = learner_with(tmp_path, reference_of(["mlp.gelu_new"]))
     (learner / "katas" / "conftest.py").write_text("raise SystemExit('a fork should not get here')\n")

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from harness import loader, manifest, parts
-from harness.runner import run_katas
+from harness.run.runner import run_katas
 
 ROOT = manifest.ROOT
 

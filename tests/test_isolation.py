@@ -1,4 +1,4 @@
-"""Isolated runs (harness.isolation, harness.wire, harness.worker): what crosses between the checker
+"""Isolated runs (harness.checker.isolation, harness.sandbox.wire, harness.sandbox.worker): what crosses between the checker
 and a kata's worker comes back as it would in one process, and the worker is walled in.
 
 Each test swaps a small file of its own in for one kata and calls it through `under_test`, as
@@ -10,11 +10,12 @@ import textwrap
 import pytest
 import torch
 
-from harness import isolation, loader, manifest
+from harness import loader, manifest
+from harness.checker import isolation
 from harness.config import Config
+from harness.sandbox.wire import RemoteError
 from harness.testing import reference, under_test
 from harness.testing.data import randomize_parameters_
-from harness.wire import RemoteError
 
 KATA = "mlp.gelu_new"  # a kata with no dependencies: its worker holds nothing of reference/ it could use
 

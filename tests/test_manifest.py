@@ -4,8 +4,8 @@ import ast
 import pytest
 
 from harness import manifest
-from harness.checks import MIN_MUTANTS_PER_KATA, mutants_of
-from harness.stubs import interface, stub_source
+from harness.authoring.checks import MIN_MUTANTS_PER_KATA, mutants_of
+from harness.authoring.stubs import interface, stub_source
 
 KATAS = manifest.katas()
 IDS = [kata.id for kata in KATAS]

@@ -1,11 +1,11 @@
-"""harness.notebook: a kata checked from a notebook cell, through the same runner as everything else."""
+"""harness.commands.notebook: a kata checked from a notebook cell, through the same runner as everything else."""
 import importlib.util
 import textwrap
 
 import pytest
 
 from harness import manifest
-from harness.notebook import check
+from harness.commands.notebook import check
 
 KATA = manifest.get("mlp.gelu_new")
 BODY = textwrap.dedent(KATA.reference_file.read_text().split("def gelu_new", 1)[1])

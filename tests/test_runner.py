@@ -1,4 +1,4 @@
-"""The one runner (harness.runner, harness.processes) where the system lacks a limit: every limit is
+"""The one runner (harness.run.runner, harness.run.processes) where the system lacks a limit: every limit is
 applied where it exists, the verdicts come all the same, and the results say what was in force."""
 import os
 import subprocess
@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from harness import manifest, processes, runner
-from harness.worker import _limit_resources
+from harness import manifest
+from harness.run import processes, runner
+from harness.sandbox.worker import _limit_resources
 
 KATA = manifest.get("mlp.gelu_new")
 

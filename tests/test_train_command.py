@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from harness import manifest, parts
-from harness import train as training
 from harness.__main__ import main
 from harness.checkpoint import load_checkpoint, read_config
+from harness.commands import train as training
 from harness.config import Config
 
 TINY = ["--d-model", "8", "--n-layers", "1", "--n-heads", "2", "--n-ctx", "16", "--batch-size", "2", "--lr", "1e-2",

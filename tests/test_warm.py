@@ -1,4 +1,4 @@
-"""Warm runs (harness.runner's fork server, for `kata` and `kata watch`) are as trustworthy as cold
+"""Warm runs (harness.run.runner's fork server, for `kata` and `kata watch`) are as trustworthy as cold
 ones: the same verdicts, the same limits, and a crash, an infinite loop or a memory blow-up in the
 learner's code takes down only the forked run, never the server."""
 import re
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import manifest, runner
+from harness import manifest
+from harness.run import forkserver, runner
 
 needs_fork = pytest.mark.skipif(not runner.warm_available(), reason="no fork server here: runs are cold")
 
@@ -94,8 +95,8 @@ def test_runs_at_once_isolated_or_not_are_forked_side_by_side_by_one_server(chec
     kata_file = checkout / CAUSAL.relative(CAUSAL.file)
     kata_file.write_text(BAD["wrong"])
     forked = []
-    fork = runner._ForkServer.fork
-    monkeypatch.setattr(runner._ForkServer, "fork", lambda self, *args: forked.append(self) or fork(self, *args))
+    fork = forkserver._ForkServer.fork
+    monkeypatch.setattr(forkserver._ForkServer, "fork", lambda self, *args: forked.append(self) or fork(self, *args))
     runner.run_katas([EMBED], "--reference", root=checkout, warm=True)  # the server is up and has imported
     server, forked[:] = runner._server, []
     runs = [dict(isolate=False), dict(isolate=True), dict(isolate=True), dict(isolate=False)]

@@ -17,9 +17,10 @@
 Every check reports in the same order: type, then shape (with axis names), then dtype, then
 NaNs, then values (the largest difference and where it is), then a hint.
 """
-from harness import isolation, loader, manifest
+from harness import loader, manifest
 
 # ---------------------------------------------------------------- what is under test
+from harness.checker import isolation
 
 
 class UnderTest:
@@ -76,7 +77,7 @@ class InTheWorker:
         return InTheWorker(value) if isinstance(value, type(self._remote)) else value
 
     def __setattr__(self, name: str, value) -> None:
-        from harness import wire
+        from harness.sandbox import wire
 
         try:
             setattr(self._remote, name, value._remote if isinstance(value, InTheWorker) else value)

@@ -6,7 +6,7 @@
 - check_mutants: every mutant (tests/mutants/<kata>.toml, the reference with one mistake
   put in) fails its kata's suite.
 
-Both run the suites through harness.runner, in process and isolated (the learner's code in a
+Both run the suites through harness.run.runner, in process and isolated (the learner's code in a
 worker process, as `kata grade` runs it): the verdicts must not depend on the way.
 """
 import tempfile
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import manifest
+from harness.authoring.stubs import is_untouched
 from harness.manifest import Kata
-from harness.results import NOT_IMPLEMENTED
-from harness.runner import run_katas
-from harness.stubs import is_untouched
+from harness.run.results import NOT_IMPLEMENTED
+from harness.run.runner import run_katas
 
 MUTANTS = manifest.ROOT / "tests" / "mutants"
 MIN_MUTANTS_PER_KATA = 3

@@ -11,9 +11,10 @@ from dataclasses import asdict
 from functools import lru_cache
 from importlib import metadata
 
-from harness import integrity, manifest
+from harness import manifest
+from harness.grading import integrity
 from harness.manifest import Kata
-from harness.results import KataResult, TestOutcome
+from harness.run.results import KataResult, TestOutcome
 
 CACHE = manifest.ROOT / ".kata-cache" / "verdicts.json"
 

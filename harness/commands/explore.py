@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from harness import demo
+from harness.commands import demo
 
 TEMPLATE = Path(__file__).with_name("explore.html")
 DEFAULT_PROMPT = "Hello world, I am a language model."
@@ -224,7 +224,7 @@ def print_next_tokens(data: dict) -> None:
     """The top next tokens after the whole prompt, in the terminal: numbers to compare."""
     from rich.table import Table
 
-    from harness.progress import console
+    from harness.commands.status import console
 
     table = Table(title=f"Next token after {data['prompt']!r}", title_justify="left")
     for column in ("#", "token", "id", "probability", "logit"):
@@ -235,7 +235,7 @@ def print_next_tokens(data: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.progress import console
+    from harness.commands.status import console
 
     try:
         model, yours, where = demo.learner_model(args)

@@ -2,8 +2,8 @@
 
 With `pytest --isolate` (and always under `kata grade`), `harness.testing.under_test(KATA)` hands
 the suites a stand-in for the learner's function or class: calling it sends the arguments to
-the kata's worker (harness.worker) over a socket pair that only the two processes hold, and
-brings back the result (harness.wire: JSON and safetensors, nothing that can run code when read).
+the kata's worker (harness.sandbox.worker) over a socket pair that only the two processes hold, and
+brings back the result (harness.sandbox.wire: JSON and safetensors, nothing that can run code when read).
 The suites read the same in both modes: modules built from a Config, their parameters,
 load_state_dict, backward(), KV caches with methods, models and callbacks passed as arguments.
 
@@ -24,8 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import loader, manifest, processes
+from harness import loader, manifest
 from harness.manifest import Kata
+from harness.run import processes
+from harness.sandbox.crossing import rebuildable_classes, shareable_classes, staged_katas
 
 PR_SET_DUMPABLE = 4
 OUTPUT_TAIL = 4000  # characters of the worker's output kept for a failure message
@@ -131,7 +133,7 @@ class Worker:
         return self.peer is not None and self.peer.alive and self.process.poll() is None
 
     def start(self) -> None:
-        from harness import wire
+        from harness.sandbox import wire
 
         code = self._stage_code()
         scratch = tempfile.mkdtemp(prefix="kata-scratch-")
@@ -144,7 +146,7 @@ class Worker:
                     "memory_bytes": int(self.settings.memory_gib * 2**30) if self.settings.memory_gib else None,
                     "cpu_seconds": self.settings.cpu_seconds,
                     "hide": [str(manifest.ROOT / name) for name in ("reference", "katas", "tests")] + self.settings.hide}
-        from harness.worker import BOOT
+        from harness.sandbox.worker import BOOT
 
         self.process = processes.start(
             [sys.executable, "-I", "-c", BOOT, code, str(theirs.fileno()), json.dumps(settings)],
@@ -168,7 +170,7 @@ class Worker:
             listener(self.kata.id, list(protections))
 
     def symbol(self, *args, **kwargs):
-        from harness import wire
+        from harness.sandbox import wire
 
         if self._load_error is not None:
             raise self._load_error.with_traceback(None)
@@ -180,7 +182,7 @@ class Worker:
     def module(self, name: str):
         """The worker's own copy of module `name` (one of worker.MODULES_A_TEST_MAY_PATCH), as a stand-in
         whose attributes a test can read and replace: a function set on it is called back here."""
-        from harness import wire
+        from harness.sandbox import wire
 
         try:
             return self.peer.request("load", name=f"module:{name}")
@@ -214,7 +216,7 @@ class Worker:
         if self.peer is not None and self.peer.alive and self.process.poll() is None:
             try:
                 self.peer.sock.settimeout(2)
-                from harness import wire
+                from harness.sandbox import wire
 
                 wire.send_message(self.peer.sock, {"kind": "request", "op": "goodbye", "body": {}, "sync": [], "release": []})
             except OSError:
@@ -247,52 +249,6 @@ class Worker:
         for path in code.rglob("*"):
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         return str(code)
-
-
-def shareable_classes(kata: Kata, load) -> dict:
-    """The classes (not modules) of the solutions `kata` builds on: their objects are shared with
-    its worker (a KVCache handed to cached_attention is a KVCache there too, not a stand-in)."""
-    from torch import nn
-
-    classes = {}
-    for kata_id in sorted(loader.dependency_closure(kata)):
-        value = load(manifest.get(kata_id))
-        if isinstance(value, type) and not issubclass(value, nn.Module):
-            classes[kata_id] = value
-    return classes
-
-
-MODEL = "model.gpt2"  # the model that tests hand to generation and training katas
-
-
-def rebuildable_katas(kata: Kata) -> "set[str]":
-    """The module katas whose reference objects are rebuilt in `kata`'s worker when a test hands
-    them over (a reference GPT2 given to generate): the model and its parts, except `kata` itself
-    and any that builds on it (those stay in the checker, behind a stand-in)."""
-    try:
-        model = manifest.get(MODEL)
-    except KeyError:
-        return set()
-    candidates = {model.id} | loader.dependency_closure(model)
-    return {kata_id for kata_id in candidates
-            if kata_id != kata.id and kata.id not in loader.dependency_closure(manifest.get(kata_id))}
-
-
-def staged_katas(kata: Kata) -> "set[str]":
-    """The reference solutions copied into `kata`'s worker: what it builds on, and what rebuilt
-    modules run. Never its own, nor any kata that builds on it."""
-    return loader.dependency_closure(kata) | rebuildable_katas(kata)
-
-
-def rebuildable_classes(kata: Kata, load) -> dict:
-    from torch import nn
-
-    classes = {}
-    for kata_id in sorted(rebuildable_katas(kata)):
-        value = load(manifest.get(kata_id))
-        if isinstance(value, type) and issubclass(value, nn.Module):
-            classes[kata_id] = value
-    return classes
 
 
 def _worker_environment() -> dict:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import manifest
+from harness.commands.status import STYLES, collect, console, next_kata, print_next, status_json
 from harness.manifest import Kata
-from harness.progress import STYLES, collect, console, next_kata, print_next, status_json
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def solution(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- grade, hashes
 
 def _configure_grade(parser: argparse.ArgumentParser) -> None:
-    from harness.runner import DEFAULT_KATA_BUDGET, DEFAULT_MEMORY_GIB, DEFAULT_TEST_TIMEOUT
+    from harness.run.runner import DEFAULT_KATA_BUDGET, DEFAULT_MEMORY_GIB, DEFAULT_TEST_TIMEOUT
 
     parser.add_argument("--out", type=Path, default=Path("reports"), help="where the reports go (default: reports/)")
     parser.add_argument("--learner", type=Path, default=manifest.ROOT,
@@ -156,8 +156,8 @@ def _configure_grade(parser: argparse.ArgumentParser) -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from harness.grade import grade, write_reports
-    from harness.runner import Limits
+    from harness.grading.grade import grade, write_reports
+    from harness.run.runner import Limits
 
     limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
     kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
@@ -176,7 +176,7 @@ def _configure_hashes(parser: argparse.ArgumentParser) -> None:
 
 
 def hashes(args: argparse.Namespace) -> int:
-    from harness import integrity
+    from harness.grading import integrity
 
     text = integrity.format_hashes(integrity.current_hashes())
     if args.write:
@@ -194,7 +194,7 @@ def _configure_kata_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def stub(args: argparse.Namespace) -> int:
-    from harness.stubs import stub_source
+    from harness.authoring.stubs import stub_source
 
     kata = manifest.find(args.kata)
     sys.stdout.write(stub_source(kata.reference_file, kata.symbol))
@@ -211,7 +211,7 @@ def _modes(args: argparse.Namespace) -> tuple:
 
 
 def check_stubs(args: argparse.Namespace) -> int:
-    from harness.checks import check_stubs as run
+    from harness.authoring.checks import check_stubs as run
 
     problems = run(_modes(args))
     for problem in problems:
@@ -227,7 +227,7 @@ def _configure_check_mutants(parser: argparse.ArgumentParser) -> None:
 
 
 def check_mutants(args: argparse.Namespace) -> int:
-    from harness.checks import check_mutants as run
+    from harness.authoring.checks import check_mutants as run
 
     problems = run(args.katas or None, jobs=args.jobs, report=lambda line: console.print(line, markup=False), modes=_modes(args))
     for problem in problems:
@@ -252,6 +252,11 @@ def _nothing(parser: argparse.ArgumentParser) -> None:
     pass
 
 
+def _module_command(name: str) -> tuple:
+    """A command that lives in harness/commands/<name>.py: its parser and its run, imported when used."""
+    return _configure_from(f"harness.commands.{name}"), _lazy(f"harness.commands.{name}", "run")
+
+
 # Every subcommand, in the order `kata --help` lists them. A module of the harness that offers
 # configure_parser(parser) and run(args) -> int joins with one line here.
 COMMANDS = [
@@ -259,17 +264,15 @@ COMMANDS = [
     Command("next", "only the next kata: the file, the command, the hint", _nothing, next_command),
     Command("hint", "a kata's hints, one level at a time", _configure_hint, hint),
     Command("solution", "once a kata passes: the reference beside your code, and why it matters", _configure_solution, solution),
-    Command("watch", "rerun the current kata's tests on every save", _configure_from("harness.watch"), _lazy("harness.watch", "run")),
-    Command("demo", "generate text with a GPT-2 built from your katas", _configure_from("harness.demo"), _lazy("harness.demo", "run")),
-    Command("explore", "see inside your GPT-2: attention heatmaps and predictions in an offline web page", _configure_from("harness.explore"),
-            _lazy("harness.explore", "run")),
+    Command("watch", "rerun the current kata's tests on every save", *_module_command("watch")),
+    Command("demo", "generate text with a GPT-2 built from your katas", *_module_command("demo")),
+    Command("explore", "see inside your GPT-2: attention heatmaps and predictions in an offline web page", *_module_command("explore")),
     Command("grade", "grade every kata and write reports (CI)", _configure_grade, grade_command),
     Command("hashes", "the grading files' sha256 (instructors: --write after changing them)", _configure_hashes, hashes),
     Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),
     Command("check-stubs", "stubs untouched and failing every suite (CI)", _configure_modes, check_stubs),
     Command("check-mutants", "every mutant fails its suite (CI)", _configure_check_mutants, check_mutants),
-    Command("train", "train a small GPT-2 on text (one process, or many under torchrun)", _configure_from("harness.train"),
-            _lazy("harness.train", "run")),
+    Command("train", "train a small GPT-2 on text (one process, or many under torchrun)", *_module_command("train")),
 ]
 
 

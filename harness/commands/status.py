@@ -7,8 +7,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import manifest
+from harness.authoring.stubs import is_untouched  # an untouched stub: every test would say "not implemented yet"
 from harness.manifest import Kata
-from harness.stubs import is_untouched  # an untouched stub: every test would say "not implemented yet"
 
 console = Console(highlight=False, soft_wrap=True)
 STYLES = {"done": "green", "failing": "red", "not started": "dim", "broken": "magenta", "no tests": "yellow"}
@@ -17,10 +17,10 @@ UNTOUCHED = "not implemented yet: still the untouched stub (its tests were not r
 
 def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, fresh: bool = False) -> dict:
     """Run the suites of `katas` (an untouched stub's suite is not run: it cannot pass). A kata
-    whose file and grading files are unchanged since its last run keeps its verdict (harness.verdicts)."""
-    from harness import verdicts
-    from harness.results import KataResult, TestOutcome
-    from harness.runner import run_katas
+    whose file and grading files are unchanged since its last run keeps its verdict (harness.run.verdict_cache)."""
+    from harness.run import verdict_cache
+    from harness.run.results import KataResult, TestOutcome
+    from harness.run.runner import run_katas
 
     results = {}
     to_run = []
@@ -30,7 +30,7 @@ def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, 
             results[kata.id] = KataResult(kata)
             results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED,
                                              kind="not_implemented"))
-        elif not fresh and (cached := verdicts.load(kata, sources[kata.id])) is not None:
+        elif not fresh and (cached := verdict_cache.load(kata, sources[kata.id])) is not None:
             results[kata.id] = cached
         else:
             to_run.append(kata)
@@ -40,7 +40,7 @@ def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, 
             ran = run_katas(to_run, *extra, warm=True)
         else:
             ran = _run_with_progress_bar(to_run, extra)
-        verdicts.store(ran, sources)
+        verdict_cache.store(ran, sources)
         results.update(ran)
     return {kata.id: results[kata.id] for kata in katas}
 
@@ -48,7 +48,7 @@ def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, 
 def _run_with_progress_bar(katas: list[Kata], extra: list[str]) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from harness.runner import run_katas
+    from harness.run.runner import run_katas
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:

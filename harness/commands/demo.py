@@ -51,7 +51,7 @@ def learner_parts(reference: bool) -> set[str]:
     """The katas whose code the demo uses: the learner's that pass their tests."""
     if reference:
         return set()
-    from harness.progress import collect
+    from harness.commands.status import collect
 
     return {kata_id for kata_id, result in collect(list(manifest.katas())).items() if result.status == "done"}
 
@@ -84,7 +84,7 @@ def hf_pretrained(name: str):
     except OSError:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
             raise
-    from harness.progress import console
+    from harness.commands.status import console
 
     console.print(f"{name} is not in the local Hugging Face cache: downloading it from the hub...")
     return GPT2LMHeadModel.from_pretrained(name)
@@ -146,7 +146,7 @@ def timed(generate, model, prompt, max_new_tokens: int, options: dict, seed: int
 def learner_model(args: argparse.Namespace):
     """(model, yours, where): the GPT-2 of your passing katas (the reference for the rest), as the
     options say; prints whose parts it uses. Raises PretrainedUnavailable."""
-    from harness.progress import console
+    from harness.commands.status import console
 
     yours = learner_parts(args.reference)
     loader.use_learner_parts(yours)
@@ -160,7 +160,7 @@ def learner_model(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from harness import parts, text
-    from harness.progress import console
+    from harness.commands.status import console
 
     try:
         model, _, _ = learner_model(args)

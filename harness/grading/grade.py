@@ -2,7 +2,7 @@
 
 The suites run in a staged copy: the upstream grading files (checked against
 harness/trusted-files.sha256) plus the learner's kata files, nothing else. The learner's code
-runs in a worker process per kata, apart from the checker (harness.isolation), contained as far
+runs in a worker process per kata, apart from the checker (harness.checker.isolation), contained as far
 as the system allows; summary.md says which protections were in force. Reports, in --out:
 
     results.json             Exercism test runner interface v3 (one entry per test)
@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from harness import integrity, manifest
+from harness import manifest
+from harness.grading import integrity
 from harness.manifest import Kata
-from harness.results import KataResult
-from harness.runner import Limits, run_katas
+from harness.run.results import KataResult
+from harness.run.runner import Limits, run_katas
 
 EXERCISM_OUTPUT_LIMIT = 500
 

@@ -1,6 +1,6 @@
 """A verdict per kata from its tests' outcomes: done, failing, not started, broken.
 
-harness.runner fills these from a pytest run it streams.
+harness.run.runner fills these from a pytest run it streams.
 """
 from dataclasses import dataclass, field
 
@@ -8,7 +8,7 @@ from harness import manifest
 
 NOT_IMPLEMENTED = "not implemented yet"
 
-# Why a test failed, as harness.stream reports it (the exception's kind, not its wording):
+# Why a test failed, as harness.checker.events reports it (the exception's kind, not its wording):
 FAILURE_KINDS = {
     "not_implemented": "the stub still raises NotImplementedError",
     "import_error": "the kata file does not import, or lacks its symbol",

@@ -1,6 +1,6 @@
 """A kata's worker: the only process that runs the learner's code while a kata is graded.
 
-The checker (harness.isolation) starts it as
+The checker (harness.checker.isolation) starts it as
 
     python -I -c BOOT CODE_DIR SOCKET_FD SETTINGS_JSON
 
@@ -16,7 +16,7 @@ code is imported, the worker shuts itself in, as far as the system allows:
   Python audit hooks that refuse new processes, ctypes, writes outside its scratch folder,
   network connections, signals to other processes, and reading solution files.
 
-It then answers the checker over the inherited socket (harness.wire) until told goodbye.
+It then answers the checker over the inherited socket (harness.sandbox.wire) until told goodbye.
 This module imports only the standard library at the top: it runs before the shutting-in.
 """
 import ctypes
@@ -222,8 +222,8 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
     import torch  # noqa: F401  (before the audit hooks: torch's own start-up opens libraries)
     from jaxtyping import jaxtyped  # noqa: F401
 
-    from harness import loader, manifest, wire
-
+    from harness import loader, manifest
+    from harness.sandbox import wire
     kata = manifest.get(settings["kata"])
     learner_file = manifest.ROOT / "katas" / kata.folder / f"{kata.name}.py"
     loader.configure_worker(kata)
@@ -234,7 +234,7 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
     protections.append("audit hooks: no new processes, no ctypes, no network, no writes outside its scratch folder, "
                        "no solution files")
     peer = wire.Peer(sock, 1, is_learner_frame=lambda filename: os.path.realpath(filename) == str(learner_file))
-    from harness.isolation import rebuildable_classes, shareable_classes
+    from harness.sandbox.crossing import rebuildable_classes, shareable_classes
 
     peer.shareable = shareable_classes(kata, loader.load_part)
     peer.rebuildable = rebuildable_classes(kata, lambda each: loader.load(each.reference_file, each.symbol))
@@ -333,4 +333,4 @@ class _NoReference:
         return None
 
 
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from harness.worker import main; main()"
+BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from harness.sandbox.worker import main; main()"

@@ -1,6 +1,6 @@
 """A pytest plugin that streams each test's outcome as one JSON line (for `kata` and `kata grade`).
 
-Loaded with `-p harness.stream` when KATA_EVENTS names a file. The caller reads the file while
+Loaded with `-p harness.checker.events` when KATA_EVENTS names a file. The caller reads the file while
 pytest runs: a progress bar, and verdicts that survive a test process that dies (a learner's
 os._exit, a crash, a kill after a hang): everything reported before is kept.
 
@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     path = os.environ.get("KATA_EVENTS")
     if path and _events is None:
         _events = open(path, "a", encoding="utf-8")
-        from harness import isolation
+        from harness.checker import isolation
 
         isolation.on_protections(lambda kata_id, protections: _emit(event="protections", kata=kata_id, protections=protections))
 

@@ -2,7 +2,7 @@
 
 The current kata is the first one not done. Each run clears the screen and shows the verdict: the
 first failure in short form, or a "done" banner and the next kata, whose tests then run at once.
-Runs are warm (harness.runner's fork server: torch, Hypothesis and pytest are imported once). In a
+Runs are warm (harness.run.runner's fork server: torch, Hypothesis and pytest are imported once). In a
 terminal, keys work while it waits: h shows the next hint, q quits; when stdin is not a terminal
 there are no keys (Ctrl-C stops it). File events come from watchfiles; where none arrive (some
 network or container file systems) the files' modification times are compared every --interval
@@ -113,9 +113,9 @@ def wait_for_change(folder: Path, *, poll: bool = False, interval: float = 1.0, 
 def run_tests(kata: Kata):
     """Run the kata's suite (through the one runner, warm, stopping at the first failure); show the
     first failure in short form. Returns the KataResult."""
-    from harness.progress import UNTOUCHED, console, is_untouched
-    from harness.results import KataResult, TestOutcome
-    from harness.runner import run_katas
+    from harness.commands.status import UNTOUCHED, console, is_untouched
+    from harness.run.results import KataResult, TestOutcome
+    from harness.run.runner import run_katas
 
     if is_untouched(kata):  # its suite cannot pass: not run, the verdict is at once
         result = KataResult(kata)
@@ -143,7 +143,7 @@ def run_tests(kata: Kata):
 
 
 def _show_hint(kata: Kata, level: int) -> None:
-    from harness.progress import console
+    from harness.commands.status import console
 
     if not kata.hints:
         console.print("(this kata has no hints)")
@@ -153,8 +153,8 @@ def _show_hint(kata: Kata, level: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import runner
-    from harness.progress import collect, console, next_kata
+    from harness.commands.status import collect, console, next_kata
+    from harness.run import runner
 
     runner.start_fork_server()  # it imports torch and the rest while the verdicts are gathered
     with console.status("Finding the first kata that is not done..."):

@@ -3,7 +3,7 @@
 Flags: --reference (or KATA_IMPL=reference) tests the reference solutions instead of katas/;
 --swap KATA=FILE tests FILE in place of one kata (the mutants run this way); --device cuda
 runs the suites on a GPU; --isolate runs the code under test in a worker process of its own
-(harness.isolation; `kata grade` always does).
+(harness.checker.isolation; `kata grade` always does).
 """
 import os
 import traceback
@@ -22,9 +22,10 @@ import torch  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from jaxtyping import TypeCheckError  # noqa: E402
 
-from harness import isolation, loader, manifest  # noqa: E402
+from harness import loader, manifest  # noqa: E402
+from harness.checker import isolation
 from harness.loader import KataImportError  # noqa: E402
-from harness.wire import RemoteError  # noqa: E402
+from harness.sandbox.wire import RemoteError  # noqa: E402
 
 try:
     ExceptionGroup
@@ -127,7 +128,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     """Turn a stub's NotImplementedError, or a kata file that does not import, into one clear
-    message instead of a traceback; and record what kind of failure it was (harness.results)."""
+    message instead of a traceback; and record what kind of failure it was (harness.run.results)."""
     try:
         return (yield)
     except BaseException as error:
@@ -147,7 +148,7 @@ FAILURE_KIND = "kata_failure_kind"
 
 
 def failure_kind(error: BaseException) -> str:
-    """The kind of a failure, by the exception's type (see harness.results.FAILURE_KINDS)."""
+    """The kind of a failure, by the exception's type (see harness.run.results.FAILURE_KINDS)."""
     if isinstance(error, ExceptionGroup) and error.exceptions:
         return failure_kind(error.exceptions[0])
     if isinstance(error, NotImplementedError):

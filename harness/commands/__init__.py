@@ -1,0 +1,1 @@
+"""The `kata` commands: each runs in the learner's (or instructor's) own process."""

@@ -1,0 +1,1 @@
+"""`kata grade`: grading a learner's files and writing the reports."""
