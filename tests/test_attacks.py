@@ -44,7 +44,8 @@ from checkouts import learner_with, reference_of
 
 from harness import manifest
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+pytestmark = [pytest.mark.slow, pytest.mark.attack, pytest.mark.subprocess,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
 ROOT = manifest.ROOT
 ATTACKS = Path(__file__).parent / "attacks"
@@ -75,7 +76,7 @@ class Attack:
 ALL = [
     Attack("attack_pytest_hook.py", "registers a pytest_runtest_makereport wrapper (Config found through gc) that marks every test passed"),
     Attack("attack_stream_writer.py", "wraps harness.checker.events's events writer so that every test event says passed"),
-    Attack("attack_events_file.py", "appends forged 'passed' events to the events file named in its environment, then os._exit(0)"),
+    Attack("attack_events_file.py", "sends forged 'passed' events to the events file or socket named in its environment, then os._exit(0)"),
     Attack("attack_inherited_fds.py", "writes forged 'passed' events and results down every inherited file descriptor, then os._exit(0)"),
     Attack("attack_staged_tests.py", "overwrites the staged test files (its cwd and its parent's) with passing tests, then crashes"),
     Attack("attack_testing_noops.py", "replaces harness.testing's check_* functions (and the suites' copies) with no-ops", kata=OTHER),
@@ -84,7 +85,7 @@ ALL = [
     Attack("attack_daemon.py", "a double-forked setsid daemon rewrites the reports after the grader exits; leaks the grader's environment"),
     Attack("attack_grader_stdout.py", "writes a forged score to the grader's stdout/stderr, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY"),
     Attack("attack_pth.py", "drops a .pth and a plugin into the grader's site-packages and the user site, then crashes"),
-    Attack("attack_grader_checkout.py", "rewrites a suite in the grader's own checkout and its trusted-files.sha256"),
+    Attack("attack_grader_checkout.py", "rewrites a suite in the grader's own checkout (and any recorded hashes)"),
     Attack("attack_write_outside.py", "writes canary files in /tmp, /var/tmp, /dev/shm, $HOME and the grader's checkout"),
     Attack("attack_import_reference.py", "from reference.attention.causal_mask import apply_causal_mask"),
     Attack("attack_parts_self.py", "calls its own symbol through harness.parts (a reference solution)"),

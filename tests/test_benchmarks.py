@@ -1,7 +1,11 @@
 """The generation benchmark runs end to end (on tiny sizes) and writes the figures it promises."""
 import json
 
+import pytest
+
 from benchmarks import generation
+
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
 
 
 def test_the_quick_benchmark_writes_its_table_and_json(tmp_path, capsys):

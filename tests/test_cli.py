@@ -198,6 +198,7 @@ def test_verdicts_are_cached_by_content_and_fresh_reruns(tmp_path, monkeypatch):
     assert len(runs) == 3, "--fresh ignores the cache"
 
 
+@pytest.mark.subprocess
 def test_pytest_on_a_kata_file_runs_its_suite():
     done = subprocess.run([sys.executable, "-m", "pytest", "katas/mlp/gelu_new.py", "--reference", "-q", "-p", "no:cacheprovider"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})

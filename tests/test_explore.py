@@ -162,7 +162,9 @@ def why_no_browser() -> "str | None":
     return None
 
 
-browser_test = pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser()))
+def browser_test(test):
+    """A test that drives the real browser: marked `browser` (make check), skipped where there is none."""
+    return pytest.mark.browser(pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser()))(test))
 
 
 @pytest.fixture(scope="module")

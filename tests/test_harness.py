@@ -8,6 +8,8 @@ import pytest
 from harness import loader, manifest, parts
 from harness.run.runner import run_katas
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 ROOT = manifest.ROOT
 
 BROKEN = {

@@ -18,6 +18,8 @@ import pytest
 
 from harness import manifest
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 NOT_COPIED = (".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
               ".benchmarks", "runs", "reports", "*.whl")
 

@@ -17,6 +17,8 @@ from harness.sandbox.wire import RemoteError
 from harness.testing import reference, under_test
 from harness.testing.data import randomize_parameters_
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 KATA = "mlp.gelu_new"  # a kata with no dependencies: its worker holds nothing of reference/ it could use
 
 

@@ -17,7 +17,7 @@ def harness_imports(path: Path, known: set[str]) -> set[str]:
     """Every harness module `path` imports, at module level or inside a function (a lazy import is a
     dependency too): `from harness.x import y` counts harness.x.y when that is a module, else harness.x."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("harness")}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("harness"):
@@ -25,6 +25,15 @@ def harness_imports(path: Path, known: set[str]) -> set[str]:
                 submodule = f"{node.module}.{alias.name}"
                 found.add(submodule if submodule in known else node.module)
     return found & known
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node but those under `if TYPE_CHECKING:` (imports for annotations only, never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -7,6 +7,8 @@ import pytest
 from harness import manifest
 from harness.commands.notebook import check
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 KATA = manifest.get("mlp.gelu_new")
 BODY = textwrap.dedent(KATA.reference_file.read_text().split("def gelu_new", 1)[1])
 

@@ -11,6 +11,8 @@ from harness import manifest
 from harness.run import processes, runner
 from harness.sandbox.worker import _limit_resources
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 KATA = manifest.get("mlp.gelu_new")
 
 
@@ -52,19 +54,63 @@ def test_a_limit_the_system_refuses_is_left_out_and_the_rest_applied(monkeypatch
     assert "as" not in applied and "cpu" in applied and "fsize" in applied
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="orphans are adopted on Linux only")
-def test_a_detached_grandchild_is_killed_with_its_tree():
-    script = ("import os, subprocess, sys, time\n"
-              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
-              "time.sleep(60)\n")
-    processes.become_subreaper()
-    process = subprocess.Popen([sys.executable, "-c", script])
-    processes.started(process)
-    deadline = time.monotonic() + 30
-    while not (grandchildren := processes._descendants(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)  # a busy machine may take a while to start it
-    assert grandchildren, "the detached child started"
-    processes.kill_tree(process)
-    time.sleep(0.2)
-    for pid in grandchildren:
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+ON_LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="orphans are adopted on Linux only")
+DETACHED_GRANDCHILD = ("import subprocess, sys, time\n"
+                       "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+                       "print(child.pid, flush=True)\n"
+                       "time.sleep(60 if sys.argv[1] == 'stay' else 0)\n")
+
+
+def _alive(pid: int) -> bool:
+    fields = processes._stat(pid)
+    return fields is not None and fields[0] != b"Z"
+
+
+@ON_LINUX
+@pytest.mark.parametrize("parent", ["stays", "leaves"])
+def test_a_detached_grandchild_is_killed_with_its_run_and_nothing_else(parent):
+    """The run's process starts a grandchild in a session of its own (and, in one case, exits at once:
+    the grandchild is an orphan handed to us). An unrelated child of ours, in our own session (a
+    notebook kernel's subprocess), survives; the subreaper flag is as it was afterwards."""
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    before = processes.is_subreaper()
+    try:
+        with processes.adopting_orphans():
+            process = subprocess.Popen([sys.executable, "-c", DETACHED_GRANDCHILD, "stay" if parent == "stays" else "go"],
+                                       stdout=subprocess.PIPE, start_new_session=True)
+            processes.started(process)
+            grandchild = int(process.stdout.readline())
+            if parent == "leaves":
+                process.wait(timeout=30)
+            processes.kill_tree(process)
+            deadline = time.monotonic() + 10
+            while _alive(grandchild) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _alive(grandchild), "the run's detached grandchild was killed"
+        assert unrelated.poll() is None, "a child of ours in our own session was left alone"
+        assert processes.is_subreaper() == before, "the subreaper flag is restored after the last run"
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+NOTEBOOK_KERNEL = """
+import subprocess, sys
+from harness import manifest
+from harness.notebook import check
+from harness.run import processes
+
+unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+before = processes.is_subreaper()
+kata = manifest.get("mlp.gelu_new")
+result = check(kata.id, source=kata.reference_file.read_text())
+print("VERDICT", result.status, unrelated.poll() is None, processes.is_subreaper() == before, flush=True)
+unrelated.kill()
+"""
+
+
+@ON_LINUX
+@pytest.mark.subprocess
+def test_a_notebook_check_leaves_the_kernels_children_and_flags_as_it_found_them():
+    done = subprocess.run([sys.executable, "-c", NOTEBOOK_KERNEL], capture_output=True, text=True, timeout=300, cwd=manifest.ROOT)
+    assert "VERDICT done True True" in done.stdout, done.stdout + done.stderr

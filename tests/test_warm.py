@@ -11,6 +11,8 @@ import pytest
 from harness import manifest
 from harness.run import forkserver, runner
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own: not in make quick
+
 needs_fork = pytest.mark.skipif(not runner.warm_available(), reason="no fork server here: runs are cold")
 
 CAUSAL = manifest.get("attention.causal_mask")
@@ -68,7 +70,7 @@ def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_chang
     limits = runner.Limits(test_timeout=6, memory_gib=4, kata_budget=25)
     first = runner.run_katas([EMBED], "--reference", root=checkout, limits=limits, warm=True)
     assert first[EMBED.id].status == "done"
-    server = runner._server
+    server = forkserver._server
     for name, source in BAD.items():
         kata_file.write_text(source)
         results = runner.run_katas([CAUSAL, EMBED], root=checkout, limits=limits, warm=True)
@@ -77,13 +79,13 @@ def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_chang
         assert _messages(results[CAUSAL.id]) == _messages(cold[CAUSAL.id]), name
         assert results[EMBED.id].tests and cold[EMBED.id].tests  # the next kata was still run
         assert WHY[name] in results[CAUSAL.id].first_failure, results[CAUSAL.id].first_failure
-        assert runner._server is server and server.alive, f"{name}: the server survived"
+        assert forkserver._server is server and server.alive, f"{name}: the server survived"
     kata_file.write_text(CAUSAL.reference_file.read_text())  # a save is picked up by the next warm run
     assert runner.run_katas([CAUSAL], root=checkout, limits=limits, warm=True)[CAUSAL.id].status == "done"
-    assert runner._server is server
-    (checkout / "harness" / "results.py").write_text((checkout / "harness" / "results.py").read_text() + "\n# changed\n")
+    assert forkserver._server is server
+    (checkout / "harness" / "run" / "results.py").write_text((checkout / "harness" / "run" / "results.py").read_text() + "\n# changed\n")
     assert runner.run_katas([CAUSAL], root=checkout, limits=limits, warm=True)[CAUSAL.id].status == "done"
-    assert runner._server is not server and not server.alive, "a harness change starts a new server"
+    assert forkserver._server is not server and not server.alive, "a harness change starts a new server"
 
 
 @needs_fork
@@ -98,11 +100,11 @@ def test_runs_at_once_isolated_or_not_are_forked_side_by_side_by_one_server(chec
     fork = forkserver._ForkServer.fork
     monkeypatch.setattr(forkserver._ForkServer, "fork", lambda self, *args: forked.append(self) or fork(self, *args))
     runner.run_katas([EMBED], "--reference", root=checkout, warm=True)  # the server is up and has imported
-    server, forked[:] = runner._server, []
+    server, forked[:] = forkserver._server, []
     runs = [dict(isolate=False), dict(isolate=True), dict(isolate=True), dict(isolate=False)]
     with ThreadPoolExecutor(2) as pool:
         warm = list(pool.map(lambda way: runner.run_katas([CAUSAL], root=checkout, warm=True, **way), runs))
-    assert forked == [server] * len(runs) and runner._server is server, "every run was forked by the one server"
+    assert forked == [server] * len(runs) and forkserver._server is server, "every run was forked by the one server"
     for way, results in zip(runs, warm):
         cold = runner.run_katas([CAUSAL], root=checkout, **way)
         assert results[CAUSAL.id].status == cold[CAUSAL.id].status == "failing", way
@@ -115,4 +117,4 @@ def test_where_fork_is_not_safe_a_warm_run_is_a_cold_one(monkeypatch):
     monkeypatch.setattr(sys, "platform", "darwin")  # macOS: its frameworks are not fork-safe
     assert not runner.warm_available()
     assert runner.run_katas([EMBED], "--reference", warm=True)[EMBED.id].status == "done"
-    assert runner._server is None, "no fork server was started"
+    assert forkserver._server is None, "no fork server was started"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness import manifest
 from harness.authoring.stubs import is_untouched
+from harness.failures import FailureKind
 from harness.manifest import Kata
 from harness.run.results import NOT_IMPLEMENTED
 from harness.run.runner import run_katas
@@ -48,7 +49,7 @@ def _stub_problems(mode: str) -> list[str]:
         if not result.failed:
             problems.append(f"{kata_id}: no test fails on the untouched stub")
         for test in result.tests:
-            if test.outcome == "failed" and (test.kind != "not_implemented" or NOT_IMPLEMENTED not in test.message):
+            if test.outcome == "failed" and (test.kind != FailureKind.NOT_IMPLEMENTED or NOT_IMPLEMENTED not in test.message):
                 problems.append(f"{kata_id}: a stub failure is not 'not implemented yet' ({test.kind}): {test.message[:200]}")
     return problems
 

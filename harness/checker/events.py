@@ -1,6 +1,7 @@
 """A pytest plugin that streams each test's outcome as one JSON line (for `kata` and `kata grade`).
 
-Loaded with `-p harness.checker.events` when KATA_EVENTS names a file. The caller reads the file while
+Loaded with `-p harness.checker.events`; the lines go to the runner's events socket (harness.checker.settings),
+which only this process holds. The caller reads them while
 pytest runs: a progress bar, and verdicts that survive a test process that dies (a learner's
 os._exit, a crash, a kill after a hang): everything reported before is kept.
 
@@ -15,10 +16,13 @@ alarm left. And once a test of a kata times out, the kata's later tests fail at 
 each waiting for the limit: one infinite loop costs one time limit, not one per test.
 """
 import json
-import os
 import signal
+import socket
 
 import pytest
+
+from harness.checker.settings import CheckerSettings
+from harness.failures import FAILURE_KIND, FailureKind
 
 _events = None
 _timed_out: set[str] = set()  # test files with a test that ran out of time
@@ -32,9 +36,11 @@ def _emit(**event) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _events
-    path = os.environ.get("KATA_EVENTS")
+    path = CheckerSettings.from_env().events
     if path and _events is None:
-        _events = open(path, "a", encoding="utf-8")
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(path)
+        _events = connection.makefile("w", encoding="utf-8")
         from harness.checker import isolation
 
         isolation.on_protections(lambda kata_id, protections: _emit(event="protections", kata=kata_id, protections=protections))
@@ -102,9 +108,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 def _kind(report: pytest.TestReport) -> str:
     """Why the test failed: recorded by the kata plugin from the exception's type, or a time limit."""
     if TIMEOUT_MARK in _message(report) or str(report.fspath) in _timed_out and report.when == "setup":
-        return "timeout"
-    kinds = [value for key, value in report.user_properties if key == "kata_failure_kind"]
-    return kinds[-1] if kinds else "error"
+        return FailureKind.TIMEOUT.value
+    kinds = [value for key, value in report.user_properties if key == FAILURE_KIND]
+    return kinds[-1] if kinds else FailureKind.ERROR.value
 
 
 def _message(report: pytest.TestReport) -> str:

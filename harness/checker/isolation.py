@@ -110,7 +110,7 @@ def _checker_protections() -> list:
 def _harden_checker() -> None:
     """Linux: the worker may not read this process's memory, environment or open files through /proc
     (it is not dumpable), and every orphan the worker leaves becomes our child, to be killed."""
-    processes.become_subreaper()
+    processes.adopt_orphans_for_good()
     if not sys.platform.startswith("linux"):
         return
     try:

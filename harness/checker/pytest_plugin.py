@@ -24,6 +24,8 @@ from jaxtyping import TypeCheckError  # noqa: E402
 
 from harness import loader, manifest  # noqa: E402
 from harness.checker import isolation
+from harness.checker.settings import CheckerSettings  # noqa: E402
+from harness.failures import FAILURE_KIND, FailureKind  # noqa: E402
 from harness.loader import KataImportError  # noqa: E402
 from harness.sandbox.wire import RemoteError  # noqa: E402
 
@@ -68,9 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
     loader.configure(reference=reference, swaps=swaps)
     config.args[:] = [_suite_of(arg, config) for arg in config.args]
     if config.getoption("--isolate"):
-        hide = [path for path in os.environ.get("KATA_HIDE", "").split(os.pathsep) if path]
-        cpu = os.environ.get("KATA_WORKER_CPU_SECONDS")
-        isolation.enable(isolation.Settings(hide=hide, memory_gib=_memory_gib(), cpu_seconds=int(float(cpu)) if cpu else 600))
+        run = CheckerSettings.from_env()
+        memory_gib = run.worker_memory_gib if run.worker_memory_gib is not None else isolation.Settings().memory_gib
+        cpu = int(run.worker_cpu_seconds) if run.worker_cpu_seconds else 600
+        isolation.enable(isolation.Settings(hide=list(run.hide), memory_gib=memory_gib or None, cpu_seconds=cpu))
     profile = config.getoption("--hypothesis-profile", None)
     if not profile:
         settings.load_profile("ci" if os.environ.get("CI") else "dev")
@@ -103,11 +106,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
             item.add_marker(pytest.mark.timeout(limit, method="thread"))
 
 
-def _memory_gib() -> "float | None":
-    value = os.environ.get("KATA_WORKER_MEMORY_GIB")
-    return float(value) if value else isolation.Settings().memory_gib
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     where = "; run in a worker process of its own per kata (--isolate)" if isolation.active() else ""
     return loader.describe_under_test() + where
@@ -132,7 +130,7 @@ def pytest_runtest_call(item: pytest.Item):
     try:
         return (yield)
     except BaseException as error:
-        item.user_properties.append((FAILURE_KIND, failure_kind(error)))
+        item.user_properties.append((FAILURE_KIND, failure_kind(error).value))
         if not isinstance(error, (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed)):
             message = _explain_crash(item, error)
             if message is None:
@@ -144,26 +142,24 @@ def pytest_runtest_call(item: pytest.Item):
     pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
-FAILURE_KIND = "kata_failure_kind"
 
-
-def failure_kind(error: BaseException) -> str:
-    """The kind of a failure, by the exception's type (see harness.run.results.FAILURE_KINDS)."""
+def failure_kind(error: BaseException) -> FailureKind:
+    """The kind of a failure, by the exception's type."""
     if isinstance(error, ExceptionGroup) and error.exceptions:
         return failure_kind(error.exceptions[0])
     if isinstance(error, NotImplementedError):
-        return "not_implemented"
+        return FailureKind.NOT_IMPLEMENTED
     if isinstance(error, KataImportError):
-        return "import_error"
+        return FailureKind.IMPORT_ERROR
     if isinstance(error, TypeCheckError):
-        return "type_check"
+        return FailureKind.TYPE_CHECK
     if isinstance(error, isolation.WorkerCrashed):
-        return "crash"
+        return FailureKind.CRASH
     if isinstance(error, RemoteError):
-        return "forbidden" if error.remote_type == "GradingForbidden" else "error"
+        return FailureKind.FORBIDDEN if error.remote_type == "GradingForbidden" else FailureKind.ERROR
     if isinstance(error, (AssertionError, pytest.fail.Exception)):
-        return "assertion"
-    return "error"
+        return FailureKind.ASSERTION
+    return FailureKind.ERROR
 
 
 def _explain(item: pytest.Item, error: BaseException) -> "str | None":

@@ -13,7 +13,7 @@
     kata grade --out DIR  grade every kata and write reports for Exercism, GitHub Classroom,
                           Gradescope and JUnit (what CI runs on a fork)
 
-Instructors: stub KATA, check-stubs, check-mutants [KATA...], hashes [--write].
+Instructors: stub KATA, check-stubs, check-mutants [KATA...], hashes.
 """
 import argparse
 import importlib
@@ -171,19 +171,14 @@ def grade_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_hashes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--write", action="store_true", help="record the current files' hashes")
-
-
 def hashes(args: argparse.Namespace) -> int:
+    """The grading files' sha256 and whether they are as committed: compare two graders with it."""
     from harness.grading import integrity
 
-    text = integrity.format_hashes(integrity.current_hashes())
-    if args.write:
-        integrity.TRUSTED_HASHES.write_text(text, encoding="utf-8")
-        console.print(f"wrote {integrity.TRUSTED_HASHES.relative_to(manifest.ROOT)} ({text.count(chr(10))} files)")
-    else:
-        sys.stdout.write(text)
+    sys.stdout.write(integrity.format_hashes(integrity.current_hashes()))
+    for problem in integrity.problems():
+        print(f"# {problem}", file=sys.stderr)
+    print(f"# grader: {integrity.fingerprint()}", file=sys.stderr)
     return 0
 
 
@@ -268,7 +263,7 @@ COMMANDS = [
     Command("demo", "generate text with a GPT-2 built from your katas", *_module_command("demo")),
     Command("explore", "see inside your GPT-2: attention heatmaps and predictions in an offline web page", *_module_command("explore")),
     Command("grade", "grade every kata and write reports (CI)", _configure_grade, grade_command),
-    Command("hashes", "the grading files' sha256 (instructors: --write after changing them)", _configure_hashes, hashes),
+    Command("hashes", "the grading files' sha256, and the grader's commit", _nothing, hashes),
     Command("stub", "print a kata's stub, made from its reference", _configure_kata_arg, stub),
     Command("check-stubs", "stubs untouched and failing every suite (CI)", _configure_modes, check_stubs),
     Command("check-mutants", "every mutant fails its suite (CI)", _configure_check_mutants, check_mutants),

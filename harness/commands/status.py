@@ -8,6 +8,7 @@ from rich.console import Console
 
 from harness import manifest
 from harness.authoring.stubs import is_untouched  # an untouched stub: every test would say "not implemented yet"
+from harness.failures import FailureKind
 from harness.manifest import Kata
 
 console = Console(highlight=False, soft_wrap=True)
@@ -29,7 +30,7 @@ def collect(katas: list[Kata], *, reference: bool = False, quiet: bool = False, 
         if not reference and is_untouched(kata):
             results[kata.id] = KataResult(kata)
             results[kata.id].add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED,
-                                             kind="not_implemented"))
+                                             kind=FailureKind.NOT_IMPLEMENTED))
         elif not fresh and (cached := verdict_cache.load(kata, sources[kata.id])) is not None:
             results[kata.id] = cached
         else:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from harness import manifest
+from harness.failures import FailureKind
 from harness.manifest import Kata
 
 FAILURE_LINES = 15  # lines of the first failure shown: the short form
@@ -119,7 +120,7 @@ def run_tests(kata: Kata):
 
     if is_untouched(kata):  # its suite cannot pass: not run, the verdict is at once
         result = KataResult(kata)
-        result.add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED, kind="not_implemented"))
+        result.add(TestOutcome(kata.relative(kata.test_file), "(untouched stub)", "failed", UNTOUCHED, kind=FailureKind.NOT_IMPLEMENTED))
     elif console.is_terminal:
         with console.status(f"Testing {kata.title}..."):
             result = run_katas([kata], "-x", warm=True)[kata.id]

@@ -1,7 +1,7 @@
 """`kata grade`: one run over every kata, and reports in the formats that graders read.
 
-The suites run in a staged copy: the upstream grading files (checked against
-harness/trusted-files.sha256) plus the learner's kata files, nothing else. The learner's code
+The suites run in a staged copy: the upstream grading files (as committed in the grader's
+checkout: harness.grading.integrity) plus the learner's kata files, nothing else. The learner's code
 runs in a worker process per kata, apart from the checker (harness.checker.isolation), contained as far
 as the system allows; summary.md says which protections were in force. Reports, in --out:
 
@@ -84,7 +84,7 @@ def grade(learner: Path = manifest.ROOT, kata_ids: "list[str] | None" = None, li
 def _stage(learner: Path, tmp: Path) -> Path:
     """The upstream grading files and the learner's kata files, and nothing else."""
     staged = tmp / "katas-graded"
-    for name in integrity.recorded_hashes():
+    for name in integrity.trusted_files():
         (staged / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(manifest.ROOT / name, staged / name)
     root = learner.resolve()

@@ -1,20 +1,22 @@
-"""The files a grade depends on, and their sha256 as recorded upstream.
+"""The files a grade depends on, and whether they are as committed.
 
 Everything but the learner's kata files: the manifest, the harness, the reference solutions,
 the suites (katas/*/test_*.py) and the packages' __init__.py, conftest.py and pyproject.toml.
-TRUSTED_HASHES lists them (`kata hashes --write` records it; a test checks it is up to date).
-`kata grade` refuses to grade when one of them differs, and runs the suites in a staged copy
+`kata grade` refuses to grade when one of them differs from the commit checked out in the
+grader's git checkout (modified, deleted or not committed), and runs the suites in a staged copy
 made of exactly these files plus the learner's kata files, so nothing else a fork adds (a
-katas/conftest.py, say) takes part.
+katas/conftest.py, say) takes part. The commit itself says which grader graded: instructors pin it
+(KATAS_UPSTREAM_REF), and reports name it. Outside a git checkout nothing can be compared: the
+reports say the grading files are unverified.
 
-Line endings are normalised before hashing, so a Windows checkout matches too.
+Line endings are normalised before hashing (the verdict cache's keys), so a Windows checkout matches too.
 """
 import hashlib
+import subprocess
 from pathlib import Path
 
 from harness import manifest
 
-TRUSTED_HASHES = manifest.ROOT / "harness" / "trusted-files.sha256"
 TRUSTED_PATTERNS = ("manifest.toml", "pyproject.toml", "conftest.py", "harness/**/*.py", "reference/**/*.py",
                     "katas/**/test_*.py", "katas/**/__init__.py", "katas/**/conftest.py")
 
@@ -39,34 +41,57 @@ def current_hashes(root: Path = manifest.ROOT) -> dict[str, str]:
     return {name: digest(root / name) for name in trusted_files(root)}
 
 
-def format_hashes(hashes: dict[str, str]) -> str:
-    return "".join(f"{value}  {name}\n" for name, value in sorted(hashes.items()))
+def _git(root: Path, *args: str) -> "str | None":
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
-def recorded_hashes(path: Path = TRUSTED_HASHES) -> dict[str, str]:
-    hashes = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            value, name = line.split(maxsplit=1)
-            hashes[name.lstrip("*")] = value
-    return hashes
+def _is_trusted(name: str) -> bool:
+    """Whether a path (relative, with slashes) is a grading file by TRUSTED_PATTERNS, existing or not."""
+    parts = name.split("/")
+    if len(parts) == 1:
+        return name in ("manifest.toml", "pyproject.toml", "conftest.py")
+    if not name.endswith(".py"):
+        return False
+    if parts[0] == "katas":
+        return parts[-1].startswith("test_") or parts[-1] in ("__init__.py", "conftest.py")
+    return parts[0] in ("harness", "reference")
 
 
-def problems(root: Path = manifest.ROOT, hashes_file: Path = TRUSTED_HASHES) -> list[str]:
-    """How the grading files under `root` differ from the recorded ones; empty when they do not."""
-    if not hashes_file.is_file():
-        return [f"{hashes_file.name} is missing: the grading files cannot be checked"]
-    recorded = recorded_hashes(hashes_file)
+def problems(root: Path = manifest.ROOT) -> list[str]:
+    """How the grading files under `root` differ from the commit checked out there; empty when
+    they do not (or when `root` is not a git checkout: see fingerprint)."""
+    if _git(root, "rev-parse", "--show-toplevel") is None:
+        return []
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+                  "manifest.toml", "pyproject.toml", "conftest.py", "harness", "reference", "katas")
+    if status is None:
+        return ["git could not say whether the grading files are as committed"]
+    learner = set(learner_files())
     found = []
-    for name, value in recorded.items():
-        path = root / name
-        if not path.is_file():
+    for entry in filter(None, status.split("\0")):
+        code, name = entry[:2], entry[3:]
+        if name in learner or not _is_trusted(name):
+            continue
+        if code == "??":
+            found.append(f"{name} is not committed")
+        elif "D" in code:
             found.append(f"{name} is missing")
-        elif digest(path) != value:
-            found.append(f"{name} differs from upstream")
+        else:
+            found.append(f"{name} differs from the commit checked out")
     return found
 
 
-def fingerprint(hashes_file: Path = TRUSTED_HASHES) -> str:
-    """One hash for the whole set: compare it with upstream's to know the grader is upstream's."""
-    return digest(hashes_file)[:16] if hashes_file.is_file() else "none"
+def fingerprint(root: Path = manifest.ROOT) -> str:
+    """Which grader graded: the commit checked out (and "modified" when problems() finds any)."""
+    commit = _git(root, "rev-parse", "--short=12", "HEAD")
+    if commit is None:
+        return "unverified (not a git checkout)"
+    return commit.strip() + (" (modified)" if problems(root) else "")
+
+
+def format_hashes(hashes: dict[str, str]) -> str:
+    return "".join(f"{value}  {name}\n" for name, value in sorted(hashes.items()))

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from harness import manifest
+from harness.checker import settings
 from harness.run import processes, pytest_shim
 
 # The modules a cold run's pytest rewrites besides those of its plugins' distributions.
@@ -34,7 +35,7 @@ PRELOAD = ("torch", "numpy", "hypothesis", "hypothesis.strategies", "hypothesis.
            *(f"harness.testing.{path.stem}" for path in sorted((Path(__file__).parent.parent / "testing").glob("[!_]*.py"))),
            "transformers", "transformers.models.gpt2.modeling_gpt2", "transformers.generation",
            "torch._dynamo")  # torch._refs imports it lazily
-PER_RUN_ENVIRONMENT = ("KATA_EVENTS", "KATA_HIDE", "KATA_WORKER_MEMORY_GIB", "KATA_WORKER_CPU_SECONDS")
+PER_RUN_ENVIRONMENT = (settings.ENV,)
 SERVER_START_TIMEOUT = 300.0  # seconds for the server to import all that on a busy machine
 _server: "_ForkServer | None" = None
 _server_lock = threading.Lock()

@@ -1,10 +1,16 @@
-"""Processes we start, and killing them with everything they started.
+"""Processes we start, and killing them with everything they started, and nothing else.
 
-On Linux the process that starts learner code is a child subreaper: a process that detaches
-(setsid, a double fork) is handed to it once its parent is gone, so it can still be found and
-killed. Elsewhere only the process and its process group are killed (and, on Windows, only the
-process).
+Every run is started in a session of its own (start_new_session), so what it starts shares that
+session unless it detaches. While runs are in progress this process is a child subreaper on Linux:
+a process that detaches (setsid, a double fork) is handed to us once its parent is gone, so it can
+still be found and killed. kill_tree kills a run's process, its descendants, every process of its
+session, and the orphans handed to us that are in another session than ours; never a child of ours
+that shares our session (a Jupyter kernel's own subprocesses, DataLoader workers), nor a process
+started on purpose. The subreaper flag is restored once the last run ends, so a notebook's kernel
+is left as it was found. Elsewhere only the process and its process group are killed (and, on
+Windows, only the process).
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,16 +42,94 @@ def forget(pid: int) -> None:
         _started.discard(pid)
 
 
-def become_subreaper() -> None:
-    """Linux: every orphan of the processes we start becomes our child, so that we can stop it."""
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+_adopting = 0  # runs in progress that want orphans handed to us
+_subreaper_before: "bool | None" = None  # what the flag was before the first of them
+
+
+def _prctl(option: int, *args) -> int:
+    import ctypes
+
+    return ctypes.CDLL(None).prctl(option, *args)
+
+
+def is_subreaper() -> "bool | None":
+    """Whether this process adopts orphans (None where the system cannot say)."""
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        flag = ctypes.c_int(0)
+        _prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
+        return bool(flag.value)
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def adopting_orphans():
+    """While in this block (runs nest and overlap across threads), orphans of the processes we start
+    become our children, so that kill_tree can find them; after the last block the flag is as it was."""
+    global _adopting, _subreaper_before
+    with _lock:
+        if _adopting == 0:
+            _subreaper_before = is_subreaper()
+            _set_subreaper(True)
+        _adopting += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _adopting -= 1
+            if _adopting == 0 and _subreaper_before is False:
+                _set_subreaper(False)
+
+
+def adopt_orphans_for_good() -> None:
+    """For a process that exists only to run learner code (the checker): adopt orphans until it ends."""
+    _set_subreaper(True)
+
+
+def _set_subreaper(on: bool) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        _prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
     except (OSError, AttributeError, TypeError):
         pass
+
+
+def _stat(pid: int) -> "list[bytes] | None":
+    """The fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ..."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _session_of(pid: int) -> "int | None":
+    fields = _stat(pid)
+    return int(fields[3]) if fields and len(fields) > 3 else None
+
+
+def _in_session(session: int) -> list[int]:
+    """Every process of `session` (Linux: read from /proc)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    return [int(name) for name in names if name.isdigit() and _session_of(int(name)) == session]
+
+
+def _foreign_orphans(spare: set) -> list[int]:
+    """Our children that we did not start and that are not of our session: orphans a run left to us."""
+    try:
+        ours = os.getsid(0)
+    except (AttributeError, OSError):
+        return []
+    return [pid for pid in _children(os.getpid()) if pid not in spare and _session_of(pid) not in (ours, None)]
 
 
 def _children(pid: int) -> list[int]:
@@ -59,11 +143,10 @@ def _children(pid: int) -> list[int]:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            if int(fields[1]) == pid:
+            fields = _stat(int(name))
+            if fields is not None and int(fields[1]) == pid:
                 found.append(int(name))
-        except (OSError, IndexError, ValueError):
+        except (IndexError, ValueError):
             pass
     return found
 
@@ -78,16 +161,16 @@ def _descendants(pid: int) -> list[int]:
 
 
 def kill_tree(process: subprocess.Popen) -> None:
-    """Kill `process`, all it started, and every orphan handed to us meanwhile (we are a child
-    subreaper: a detached process, once its parent is gone, becomes ours); but not the other
-    processes we started on purpose (another kata's run going on in another thread)."""
+    """Kill `process`, all it started (its descendants and its session), and the orphans handed to
+    us meanwhile that are not of our session; but not the other processes we started on purpose
+    (another kata's run going on in another thread), nor our own session's children."""
     kill = getattr(signal, "SIGKILL", signal.SIGTERM)
     for _ in range(5):
         with _lock:
             spare = {pid for pid in _started if pid != process.pid}
-            victims = {process.pid, *_descendants(process.pid)}
-            victims |= {pid for pid in _children(os.getpid()) if pid not in spare}
+            victims = {process.pid, *_descendants(process.pid), *_in_session(process.pid), *_foreign_orphans(spare)}
             victims |= {each for pid in list(victims) for each in _descendants(pid) if each not in spare}
+            victims -= spare | {os.getpid()}
             for pid in victims:
                 try:
                     os.kill(pid, kill)
@@ -106,7 +189,7 @@ def kill_tree(process: subprocess.Popen) -> None:
                 os.waitpid(pid, os.WNOHANG)
             except (ChildProcessError, OSError):
                 pass
-        if not [pid for pid in _children(os.getpid()) if pid not in spare]:
+        if not _foreign_orphans(spare) and not [pid for pid in _in_session(process.pid) if pid != process.pid]:
             break
         time.sleep(0.05)
     _started.discard(process.pid)

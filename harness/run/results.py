@@ -5,22 +5,9 @@ harness.run.runner fills these from a pytest run it streams.
 from dataclasses import dataclass, field
 
 from harness import manifest
+from harness.failures import FailureKind
 
 NOT_IMPLEMENTED = "not implemented yet"
-
-# Why a test failed, as harness.checker.events reports it (the exception's kind, not its wording):
-FAILURE_KINDS = {
-    "not_implemented": "the stub still raises NotImplementedError",
-    "import_error": "the kata file does not import, or lacks its symbol",
-    "type_check": "a shape or dtype does not match the annotations",
-    "assertion": "a wrong answer",
-    "error": "an exception raised in the kata's code",
-    "timeout": "an infinite loop (a time limit)",
-    "crash": "the process running the code ended",
-    "budget": "a time budget was spent",
-    "forbidden": "the kata's code tried something not allowed while graded",
-}
-
 
 @dataclass
 class TestOutcome:
@@ -30,7 +17,7 @@ class TestOutcome:
     message: str = ""
     output: str = ""
     duration: float = 0.0
-    kind: str = ""  # for a failure: one of FAILURE_KINDS
+    kind: "FailureKind | str" = ""  # for a failure: its kind; "" otherwise
 
 
 @dataclass
@@ -68,9 +55,9 @@ class KataResult:
             message = test.message.strip()
             self.failed += 1
             self.failures.append(f"{test.name}: {message}")
-            if test.kind == "not_implemented":
+            if test.kind == FailureKind.NOT_IMPLEMENTED:
                 self.not_implemented += 1
-            elif test.kind == "import_error":
+            elif test.kind == FailureKind.IMPORT_ERROR:
                 self.broken += 1
             if not self.first_failure:
                 self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"

@@ -24,7 +24,9 @@ rest once; a forked run is read, limited and killed exactly as a cold one. Where
 """
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import manifest
+from harness import failures, manifest
+from harness.checker.settings import CheckerSettings
+from harness.failures import FailureKind
 from harness.manifest import Kata
 from harness.run import processes
 from harness.run.forkserver import server_for, stop_fork_server, warm_available  # noqa: F401 - the runner's API
@@ -75,15 +79,31 @@ def run_katas(
     `isolate`, the learner's code runs apart from the checker, which hides `hide` from it. With
     `warm`, pytest runs in a process forked from a fork server (where the system allows it)."""
     limits = limits or Limits()
-    warm = warm and warm_available()
+    plan = RunPlan(tuple(pytest_args), root, limits, isolate, tuple(hide), warm and warm_available(),
+                   time.monotonic() + limits.budget if limits.budget else None)
+    with processes.adopting_orphans():
+        return _run_all(katas, plan, progress)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run_katas call starts each of its pytest processes with."""
+    pytest_args: tuple
+    root: Path
+    limits: Limits
+    isolate: bool
+    hide: tuple
+    warm: bool
+    deadline: "float | None"  # time.monotonic() past which everything is stopped
+
+
+def _run_all(katas: Sequence[Kata], plan: RunPlan, progress: "Progress | None") -> dict[str, KataResult]:
     results = {kata.id: KataResult(kata) for kata in katas}
     by_file = {manifest.shown(kata.test_file): kata for kata in katas}
-    pending = [path for path in by_file if (root / path).is_file()]
-    deadline = time.monotonic() + limits.budget if limits.budget else None
+    pending = [path for path in by_file if (plan.root / path).is_file()]
     finished_before = total = 0
-    processes.become_subreaper()
     while pending:
-        run = _Run(pending, pytest_args, root, limits, isolate, hide, deadline, warm)
+        run = _Run(pending, plan)
         for event in run.events():
             kata = by_file.get(_file_of(event.get("nodeid", "")))
             if event["event"] == "collected":
@@ -96,7 +116,7 @@ def run_katas(
                 if kata is not None:
                     results[kata.id].add(TestOutcome(event["nodeid"], _name_of(event["nodeid"]), event["outcome"],
                                                      event.get("message", ""), event.get("output", ""), event.get("duration", 0.0),
-                                                     event.get("kind", "")))
+                                                     failures.parse(event.get("kind", ""))))
                 if progress:
                     progress(finished_before + run.finished, total, kata)
         if run.completed:
@@ -118,9 +138,9 @@ def run_katas(
         finished_before += run.finished
         pending = [path for path in pending if path not in reached]
     for kata in katas:
-        if isolate and not results[kata.id].protections:
+        if plan.isolate and not results[kata.id].protections:
             results[kata.id].protections = ["a worker process of its own (it did not report its protections)"]
-        elif not isolate:
+        elif not plan.isolate:
             results[kata.id].protections = run.limits_in_force()
     return results
 
@@ -128,9 +148,9 @@ def run_katas(
 class _Run:
     """One pytest subprocess, read as it goes."""
 
-    def __init__(self, paths: list[str], pytest_args: Sequence[str], root: Path, limits: Limits, isolate: bool,
-                 hide: Sequence[Path], deadline: "float | None", warm: bool = False):
-        self.limits, self.deadline, self.isolate = limits, deadline, isolate
+    def __init__(self, paths: list[str], plan: RunPlan):
+        pytest_args, root, limits, isolate, hide, warm = plan.pytest_args, plan.root, plan.limits, plan.isolate, plan.hide, plan.warm
+        self.limits, self.deadline, self.isolate = limits, plan.deadline, isolate
         self.current: "str | None" = None
         self.current_file: "str | None" = None
         self.kata_started = time.monotonic()
@@ -138,8 +158,14 @@ class _Run:
         self.completed = False
         self.stalled = self.out_of_kata_budget = self.out_of_budget = False
         self._tmp = tempfile.TemporaryDirectory(prefix="kata-run-")
-        self.events_file = Path(self._tmp.name) / "events.jsonl"
-        self.events_file.touch()
+        # The checker sends its events over a socket only it holds: it connects first thing, and
+        # once that one connection is accepted the path is gone (a worker cannot send verdicts).
+        self.events_address = str(Path(self._tmp.name) / "events.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.events_address)
+        self.listener.listen(1)
+        self.listener.setblocking(False)
+        self.connection: "socket.socket | None" = None
         self.output_file = Path(self._tmp.name) / "output.txt"
         command = [sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider", "-p", "harness.checker.events",
                    f"--timeout={limits.test_timeout:g}", *pytest_args]
@@ -148,11 +174,11 @@ class _Run:
         if isolate:
             command.append("--isolate")
         env = _environment(root)
-        env["KATA_EVENTS"] = str(self.events_file)
+        run = CheckerSettings(events=self.events_address)
         if isolate:
-            env["KATA_HIDE"] = os.pathsep.join(str(path) for path in [*hide, self._tmp.name])
-            env["KATA_WORKER_MEMORY_GIB"] = str(limits.memory_gib or "")
-            env["KATA_WORKER_CPU_SECONDS"] = str(limits.kata_budget or "")
+            run = CheckerSettings(events=self.events_address, hide=tuple(str(path) for path in [*hide, self._tmp.name]),
+                                  worker_memory_gib=limits.memory_gib or 0.0, worker_cpu_seconds=limits.kata_budget or None)
+        env.update(run.to_env())
         self.output_file.touch()
         server = server_for(root, env) if warm else None
         # Learner code runs in the pytest process unless isolated: cap it (where the system can).
@@ -171,47 +197,74 @@ class _Run:
         return len(self.reported)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> FailureKind:
         if self.out_of_budget or self.out_of_kata_budget:
-            return "budget"
-        return "timeout" if self.stalled else "crash"
+            return FailureKind.BUDGET
+        return FailureKind.TIMEOUT if self.stalled else FailureKind.CRASH
+
+    def _read_events(self) -> "bytes | None":
+        """What the checker sent since the last call (b"" when nothing; None once it closed)."""
+        if self.connection is None:
+            try:
+                self.connection, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return b""
+            self.listener.close()
+            os.unlink(self.events_address)
+            self.connection.setblocking(False)
+        try:
+            return self.connection.recv(1 << 20) or None
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            return None
 
     def events(self):
         last_news = time.monotonic()
-        ended = False
-        with open(self.events_file, encoding="utf-8") as stream:
-            buffer = ""
-            while True:
-                chunk = stream.read()
-                if chunk:
-                    last_news = time.monotonic()
-                    buffer += chunk
-                    *lines, buffer = buffer.split("\n")
-                    for line in lines:
-                        event = json.loads(line)
-                        self._note(event)
-                        yield event
-                    continue
-                if ended:
-                    break
-                if self.completed and not self.isolate:
-                    break  # every verdict is in: what pytest does at exit (gc passes, ~0.5 s) is not waited for
-                if self.process.poll() is not None:
-                    ended = True  # one more read: what it wrote just before it ended
-                    continue
-                now = time.monotonic()
-                if now - last_news > self.limits.stall:
-                    self.stalled = True
-                elif self.limits.kata_budget and self.current_file and now - self.kata_started > self.limits.kata_budget:
-                    self.out_of_kata_budget = True
-                elif self.deadline is not None and now > self.deadline:
-                    self.out_of_budget = True
-                if self.stalled or self.out_of_kata_budget or self.out_of_budget:
-                    processes.kill_tree(self.process)
-                    ended = True
-                    continue
+        ended = closed = False
+        buffer = b""
+        while True:
+            chunk = b"" if closed else self._read_events()
+            if chunk is None:
+                closed, chunk = True, b""
+            if chunk:
+                last_news = time.monotonic()
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = json.loads(line)
+                    self._note(event)
+                    yield event
+                continue
+            if ended:
+                break
+            if self.completed and not self.isolate:
+                break  # every verdict is in: what pytest does at exit (gc passes, ~0.5 s) is not waited for
+            if self.process.poll() is not None:
+                ended = True  # one more read: what it wrote just before it ended
+                continue
+            now = time.monotonic()
+            if now - last_news > self.limits.stall:
+                self.stalled = True
+            elif self.limits.kata_budget and self.current_file and now - self.kata_started > self.limits.kata_budget:
+                self.out_of_kata_budget = True
+            elif self.deadline is not None and now > self.deadline:
+                self.out_of_budget = True
+            if self.stalled or self.out_of_kata_budget or self.out_of_budget:
+                processes.kill_tree(self.process)
+                ended = True
+                continue
+            if closed:
                 time.sleep(0.05)
+            else:
+                select.select([self.connection or self.listener], [], [], 0.05)
         processes.kill_tree(self.process)  # whatever the tests left behind goes too
+        code = self.process.poll()
+        if self.completed and self.isolate and code is not None and code < 0:
+            self.completed = False  # a checker killed by a signal never finished, whatever it said before
+        for each in (self.connection, self.listener):
+            if each is not None:
+                each.close()
 
     def _note(self, event: dict) -> None:
         if event["event"] == "start":

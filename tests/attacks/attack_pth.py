@@ -2,7 +2,7 @@
 every later pytest of that Python load a plugin that marks each test passed. The process then
 crashes, so that the grader's next pytest (the restart after a crash) already has it.
 
-(The .pth acts only where KATA_EVENTS is set, the grader's test processes, so that it stays
+(The .pth acts only where KATA_RUN is set, the grader's test processes, so that it stays
 inert for anything else on a shared machine; tests/test_attacks.py deletes it.)
 """
 import os
@@ -20,7 +20,7 @@ def pytest_runtest_makereport(item, call):
     report.longrepr = None
     return report
 '''
-PTH = ('import os; os.environ.get("KATA_EVENTS") and os.environ.__setitem__("PYTEST_PLUGINS", '
+PTH = ('import os; os.environ.get("KATA_RUN") and os.environ.__setitem__("PYTEST_PLUGINS", '
        '",".join(filter(None, [os.environ.get("PYTEST_PLUGINS"), "kata_attack_forged_plugin"])))\n')
 
 targets = {*site.getsitepackages(), sysconfig.get_paths()["purelib"], site.getusersitepackages()}

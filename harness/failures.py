@@ -1,0 +1,43 @@
+"""Why a test failed: one kind per failure, decided by the exception's type or by the runner (a
+time limit, a crash, a budget), never by its wording. The checker records it, the runner reads it,
+every verdict and report shows it (JUnit's failure type)."""
+from enum import Enum
+
+FAILURE_KIND = "kata_failure_kind"  # the pytest user property a test's kind is recorded under
+
+
+class FailureKind(str, Enum):
+    NOT_IMPLEMENTED = "not_implemented"
+    IMPORT_ERROR = "import_error"
+    TYPE_CHECK = "type_check"
+    ASSERTION = "assertion"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    BUDGET = "budget"
+    FORBIDDEN = "forbidden"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    FailureKind.NOT_IMPLEMENTED: "the stub still raises NotImplementedError",
+    FailureKind.IMPORT_ERROR: "the kata file does not import, or lacks its symbol",
+    FailureKind.TYPE_CHECK: "a shape or dtype does not match the annotations",
+    FailureKind.ASSERTION: "a wrong answer",
+    FailureKind.ERROR: "an exception raised in the kata's code",
+    FailureKind.TIMEOUT: "an infinite loop (a time limit)",
+    FailureKind.CRASH: "the process running the code ended",
+    FailureKind.BUDGET: "a time budget was spent",
+    FailureKind.FORBIDDEN: "the kata's code tried something not allowed while graded",
+}
+
+
+def parse(value: str) -> "FailureKind | str":
+    """A kind read back from an events line: the member, or "" for none (an unknown value is an error)."""
+    return FailureKind(value) if value else ""
