@@ -98,6 +98,8 @@ ALL = [
     Attack("attack_many_children.py", "starts 50 children that ignore SIGTERM and sleep forever, half of them in their own session"),
     Attack("attack_network.py", "connects to a port on this machine's loopback"),
     Attack("attack_kill_grader.py", "SIGKILLs the grader (its ancestor with --out), so that no report is written"),
+    Attack("attack_report_markup.py", "raises an exception named <h2>...</h2> whose message holds an image, a link, a table row, "
+           "ESC/NUL/VT and a lone surrogate, to show a fake score in the Markdown reports or break the XML one"),
 ]
 
 
@@ -214,6 +216,7 @@ class Graded:
         if leaked:
             found.append(f"the grader's GITHUB_TOKEN leaked into {', '.join(leaked)}")
         found += [f"{name} (named in the grader's environment) was written: {text[:200]!r}" for name, text in self.github_files.items() if text]
+        found += markup_problems(self.reports)
         if MARKER in self.stdout or MARKER in self.stderr:
             found.append("the learner's code wrote to the grader's own stdout/stderr (the marker is there)")
         return found
@@ -280,6 +283,23 @@ def score_problems(stdout: str, reports: dict[str, bytes], katas: list[str], *, 
             continue
         if score != expected:
             found.append(f"{name} says {score} points (expected {expected})")
+    return found
+
+
+RAW_MARKUP = re.compile(r"<\s*(h\d|img|a\b|script|iframe)|!\[|\]\(|\x1b|\x00")
+
+
+def markup_problems(reports: dict[str, bytes]) -> list[str]:
+    """Learner text shown raw where it is rendered: HTML or Markdown markup, or control characters."""
+    found = []
+    rendered = {"summary.md": reports.get("summary.md", b"").decode(errors="replace")}
+    try:
+        rendered["gradescope/results.json (output, Markdown)"] = json.loads(reports.get("gradescope/results.json", b"{}"))["output"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    for name, text in rendered.items():
+        if (match := RAW_MARKUP.search(text)) is not None:
+            found.append(f"{name} shows learner markup raw: {text[max(0, match.start() - 40): match.end() + 40]!r}")
     return found
 
 

@@ -156,18 +156,26 @@ def _configure_grade(parser: argparse.ArgumentParser) -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from harness.grading.grade import grade, write_reports
+    from harness.grading.grade import ReportError, grade, write_reports
     from harness.run.runner import Limits
+    from harness.untrusted import Sink, shown
 
     limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
     kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
     with console.status("Grading..."):
         result = grade(args.learner, kata_ids, limits, out=args.out)
-    files = write_reports(result, args.out)
     if result.error:
-        console.print("[red]Not graded[/]: the grading files differ from upstream:\n  " + "\n  ".join(result.problems))
-    console.print(f"Score: {result.score}/{result.max_score} points, {result.done} of {len(result.katas)} katas done "
-                  f"({result.seconds:.0f} s). Reports: " + ", ".join(str(path) for path in files))
+        console.print("[red]Not graded[/]: the grading files differ from the grader's commit:\n  " +
+                      "\n  ".join(shown(problem, Sink.TERMINAL) for problem in result.problems))
+    try:
+        files, failure = write_reports(result, args.out), None
+    except ReportError as error:
+        files, failure = [], error
+    score = f"Score: {result.score}/{result.max_score} points, {result.done} of {len(result.katas)} katas done ({result.seconds:.0f} s)."
+    if failure is not None:  # the score line is always printed; a grade without its reports is a grader error
+        console.print(f"{score} [red]Grader error[/]: {shown(failure, Sink.TERMINAL)}")
+        return 1
+    console.print(f"{score} Reports: " + ", ".join(shown(path, Sink.TERMINAL) for path in files))
     return 0
 
 

@@ -18,6 +18,7 @@ the reports are written (and the command exits 0): the reports carry pass or fai
 import ast
 import base64
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -31,6 +32,7 @@ from harness.grading import integrity
 from harness.manifest import Kata
 from harness.run.results import KataResult
 from harness.run.runner import Limits, run_katas
+from harness.untrusted import Sink, shown
 
 EXERCISM_OUTPUT_LIMIT = 500
 
@@ -99,10 +101,32 @@ def _stage(learner: Path, tmp: Path) -> Path:
 
 
 def write_reports(result: Grade, out: Path) -> list[Path]:
+    """Every report, or none: all are rendered before any is written, and each is written to a
+    temporary file that replaces the report in one step. Raises ReportError when that fails."""
     out = Path(out)
-    (out / "gradescope").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        files = _render_reports(result, out)
+        (out / "gradescope").mkdir(parents=True, exist_ok=True)
+        for path, text in files.items():
+            written.append(path.with_name(f".{path.name}.partial"))
+            written[-1].write_text(text, encoding="utf-8")
+        for path in files:  # every report is whole on disk: now they take their names
+            os.replace(path.with_name(f".{path.name}.partial"), path)
+    except (OSError, ValueError, TypeError) as error:
+        for temporary in written:
+            temporary.unlink(missing_ok=True)
+        raise ReportError(f"the reports could not be written to {out}: {type(error).__name__}: {error}") from error
+    return list(files)
+
+
+class ReportError(RuntimeError):
+    """The grader could not write its reports: a grader error, never a partial set passed off as a grade."""
+
+
+def _render_reports(result: Grade, out: Path) -> dict[Path, str]:
     classroom_report = classroom(result)
-    files = {
+    return {
         out / "results.json": json.dumps(exercism(result), indent=1),
         out / "classroom.json": json.dumps(classroom_report, indent=1),
         out / "classroom.b64": base64.b64encode(json.dumps(classroom_report).encode()).decode() + "\n",
@@ -110,9 +134,6 @@ def write_reports(result: Grade, out: Path) -> list[Path]:
         out / "junit.xml": junit(result),
         out / "summary.md": summary(result),
     }
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    return list(files)
 
 
 def _overall(result: Grade) -> str:
@@ -144,13 +165,13 @@ def exercism(result: Grade) -> dict:
     tests = []
     for number, kata in enumerate(result.katas, start=1):
         for test in result.results[kata.id].tests:
-            entry = {"name": f"{kata.title}: {test.name}", "status": "pass" if test.outcome == "passed" else "fail",
+            entry = {"name": shown(f"{kata.title}: {test.name}"), "status": "pass" if test.outcome == "passed" else "fail",
                      "test_code": _test_code(kata, test.name), "task_id": number}
             if test.outcome == "skipped":
                 continue  # the interface has no "skipped"
             if test.outcome != "passed":
-                entry["message"] = test.message or "failed"
-                entry["output"] = (test.output or test.message)[:EXERCISM_OUTPUT_LIMIT]
+                entry["message"] = shown(test.message or "failed")
+                entry["output"] = shown((test.output or test.message)[:EXERCISM_OUTPUT_LIMIT])
             tests.append(entry)
     report["tests"] = tests
     return report
@@ -164,7 +185,7 @@ def classroom(result: Grade) -> dict:
             "name": f"{kata.title} ({kata.id})",
             "status": "error" if result.error else ("pass" if passed else "fail"),
             "score": kata.points if passed else 0,
-            "message": _kata_message(result, kata)[:1000],
+            "message": shown(_kata_message(result, kata)[:1000]),
             "test_code": f"pytest {kata.relative(kata.test_file)}",
             "filename": kata.relative(kata.file),
             "line_no": 0,
@@ -184,7 +205,7 @@ def gradescope(result: Grade) -> dict:
             "score": kata.points if passed else 0,
             "max_score": kata.points,
             "status": "passed" if passed else "failed",
-            "output": _kata_message(result, kata) or f"{kata_result.passed} tests passed",
+            "output": shown(_kata_message(result, kata) or f"{kata_result.passed} tests passed"),
             "output_format": "text",
             "visibility": "visible",
             "execution_time": round(sum(test.duration for test in kata_result.tests), 3),
@@ -199,7 +220,7 @@ def junit(result: Grade) -> str:
     if result.error:
         suite = ElementTree.SubElement(suites, "testsuite", name="grading files", tests="1", failures="0", errors="1", skipped="0")
         case = ElementTree.SubElement(suite, "testcase", classname="integrity", name="grading files are upstream's")
-        ElementTree.SubElement(case, "error", message="grading files differ from upstream").text = _error_message(result)
+        ElementTree.SubElement(case, "error", message="grading files differ from upstream").text = shown(_error_message(result), Sink.XML)
     for kata in result.katas:
         kata_result = result.results[kata.id]
         failures = sum(test.outcome == "failed" for test in kata_result.tests)
@@ -212,12 +233,13 @@ def junit(result: Grade) -> str:
         ElementTree.SubElement(properties, "property", name="status", value=kata_result.status)
         classname = f"katas.{kata.folder}.test_{kata.name}"
         for test in kata_result.tests:
-            case = ElementTree.SubElement(suite, "testcase", classname=classname, name=test.name, time=f"{test.duration:.3f}")
+            case = ElementTree.SubElement(suite, "testcase", classname=classname, name=shown(test.name, Sink.XML),
+                                          time=f"{test.duration:.3f}")
             if test.outcome == "failed":
-                ElementTree.SubElement(case, "failure", message=test.message.splitlines()[0] if test.message else "failed",
-                                       type=test.kind or "failure").text = test.output or test.message
+                ElementTree.SubElement(case, "failure", message=shown(test.message.splitlines()[0] if test.message else "failed", Sink.XML),
+                                       type=str(test.kind or "failure")).text = shown(test.output or test.message, Sink.XML)
             elif test.outcome == "skipped":
-                ElementTree.SubElement(case, "skipped", message=test.message)
+                ElementTree.SubElement(case, "skipped", message=shown(test.message, Sink.XML))
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
 
@@ -226,14 +248,16 @@ def summary(result: Grade) -> str:
     lines = [f"## Transformer Katas: {result.score}/{result.max_score} points",
              "", f"{result.done} of {len(result.katas)} katas done. Grading files fingerprint: `{result.fingerprint}`.", ""]
     if result.error:
-        lines += ["**Not graded**: " + _error_message(result).replace("\n", "  \n"), ""]
+        lines += ["**Not graded**: " + shown(_error_message(result), Sink.MARKDOWN), ""]
     lines += ["| # | kata | status | points | first failure |", "|---|---|---|---|---|"]
-    for number, kata in enumerate(result.katas, start=1):
+    numbers = {each.id: number for number, each in enumerate(manifest.katas(), start=1)}  # the curriculum's, graded or not
+    for kata in result.katas:
+        number = numbers.get(kata.id, "")
         kata_result = result.results[kata.id]
         status = "error" if result.error else kata_result.status
-        failure = kata_result.first_failure.replace("|", "\\|")[:120] if status not in ("done", "not started") else ""
+        failure = shown(kata_result.first_failure, Sink.MARKDOWN) if status not in ("done", "not started") else ""
         lines.append(f"| {number} | {kata.title} | {status} | {kata.points if result.passed(kata) else 0}/{kata.points} | {failure} |")
-    lines += ["", "Protections in force while the learner's code ran:", *[f"- {line}" for line in protections(result)]]
+    lines += ["", "Protections in force while the learner's code ran:", *[f"- {shown(line, Sink.MARKDOWN)}" for line in protections(result)]]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ NOT_IMPLEMENTED = "not implemented yet"
 
 @dataclass
 class TestOutcome:
+    __test__ = False  # not a pytest test class
     nodeid: str
     name: str  # the test's name within its file, parameters included
     outcome: str  # passed, failed or skipped

@@ -22,6 +22,7 @@ from harness.sandbox.wire.standins import (
     _torch_type_name,
 )
 from harness.sandbox.wire.sync import _generator_shared, _modes_shared, _SharedObject, _tensor_shared
+from harness.untrusted import identifier
 
 if TYPE_CHECKING:
     from harness.sandbox.wire.peer import Peer
@@ -438,7 +439,7 @@ class _Decoder:
         origin = value.get("origin")
         if origin is not None and isinstance(self.peer.objects.get(origin), BaseException):
             return self.peer.objects.pop(origin)
-        error = remote_error_class(value["type"], value.get("builtin", "Exception"))(value["message"])
+        error = remote_error_class(identifier(value["type"]), identifier(value.get("builtin", "Exception")))(value["message"])
         error.remote_traceback = value.get("traceback", "")
         error.learner_line = tuple(value["learner_line"]) if value.get("learner_line") else None
         error.origin = value.get("handle")
