@@ -31,7 +31,7 @@ def run_suites(folders, *args, isolate=False):
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
 def test_a_broken_kata_file_fails_only_that_kata_and_names_the_file(isolate, tmp_path):
     swaps = []
-    for kata_id, (kind, source) in BROKEN.items():
+    for kata_id, (_kind, source) in BROKEN.items():
         path = tmp_path / f"{kata_id}.py"
         path.write_text(source)
         swaps.append(f"--swap={kata_id}={path}")

@@ -106,7 +106,7 @@ def test_torchrun_with_two_processes_equals_one_process_on_the_global_batch(corp
     torch.testing.assert_close(torch.tensor(losses["train_losses"]), torch.tensor(expected_losses), atol=1e-5, rtol=1e-5)
     trained = load_checkpoint(tmp_path / "model.safetensors").state_dict()
     for name, value in expected_model.state_dict().items():
-        torch.testing.assert_close(trained[name], value, atol=1e-5, rtol=1e-4, msg=lambda details: f"{name}: {details}")
+        torch.testing.assert_close(trained[name], value, atol=1e-5, rtol=1e-4, msg=lambda details, name=name: f"{name}: {details}")
     torch.manual_seed(3)
     untrained = parts.GPT2(Config(d_model=8, n_heads=2, n_layers=1, d_vocab=50257, n_ctx=16)).state_dict()
     moved = max((trained[name] - value).abs().max().item() for name, value in untrained.items())

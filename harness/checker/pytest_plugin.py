@@ -30,7 +30,7 @@ from harness.loader import KataImportError  # noqa: E402
 from harness.sandbox.wire import RemoteError  # noqa: E402
 
 try:
-    ExceptionGroup
+    ExceptionGroup  # noqa: B018 - a builtin from Python 3.11
 except NameError:  # Python 3.10: Hypothesis's own dependency provides it
     from exceptiongroup import ExceptionGroup
 

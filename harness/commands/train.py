@@ -296,14 +296,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def _configure(args: argparse.Namespace) -> bool:
+    """Threads, whose code trains (--mine), and the device: False (with a message) when it cannot be had."""
     import torch
-    import torch.distributed as dist
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from harness import parts
-    from harness.checkpoint import save_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -314,6 +309,47 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
         print(f"kata train: --device cuda, but {why}; use --device cpu (or auto).", file=sys.stderr)
+        return False
+    return True
+
+
+def _write_outputs(args, model, out: Path, world: int, seconds: float, global_losses: list, eval_losses: dict, title: str,
+                   console) -> None:
+    """Rank 0, after training: the checkpoint, losses.json, the loss plot, and a line that sums it up."""
+    from harness.checkpoint import save_checkpoint
+
+    checkpoint = save_checkpoint(model, out / "model.safetensors", steps=str(args.steps), corpus=str(args.data or STDLIB))
+    summary = {"steps": args.steps, "processes": world, "batch_size_per_process": args.batch_size, "seconds": round(seconds, 1),
+               "train_losses": global_losses, "eval_losses": {str(k): v for k, v in eval_losses.items()}}
+    (out / "losses.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    plot = plot_losses(global_losses, eval_losses, out / "loss.png", title)
+    first, last = global_losses[0] if global_losses else math.nan, global_losses[-1] if global_losses else math.nan
+    final_eval = eval_losses.get(args.steps, math.nan)
+    console.print(f"{args.steps} steps in {seconds:.0f} s: training loss {first:.3f} -> {last:.3f}, held-out {final_eval:.3f}\n"
+                  f"wrote {checkpoint}, {plot} and {out / 'samples.jsonl'}")
+
+
+def _log_samples(model, prompts, seed: int, view, out: Path, step: int, loss: float) -> None:
+    """At each evaluation (rank 0): sample, append to samples.jsonl, show under the bar."""
+    try:
+        samples = sample_completions(model, prompts, seed)
+    except NotImplementedError:  # --mine before the sampling katas are done
+        return
+    view.step, view.loss, view.samples = step, loss, samples
+    with open(out / "samples.jsonl", "a", encoding="utf-8") as file:
+        for sample in samples:
+            file.write(json.dumps({"step": step, "held_out_loss": loss, **sample}, ensure_ascii=False) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import torch.distributed as dist
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from harness import parts
+
+    if not _configure(args):
         return 2
     rank, world, device = start_distributed(args.device)
     console = Console(highlight=False, quiet=rank != 0)
@@ -346,17 +382,8 @@ def run(args: argparse.Namespace) -> int:
             (out / "samples.jsonl").write_text("", encoding="utf-8")
 
         def log_samples(step: int, loss: float) -> None:
-            """At each evaluation (rank 0): sample, append to samples.jsonl, show under the bar."""
-            if rank != 0 or not args.samples:
-                return
-            try:
-                samples = sample_completions(model, prompts, args.seed)
-            except NotImplementedError:  # --mine before the sampling katas are done
-                return
-            view.step, view.loss, view.samples = step, loss, samples
-            with open(out / "samples.jsonl", "a", encoding="utf-8") as file:
-                for sample in samples:
-                    file.write(json.dumps({"step": step, "held_out_loss": loss, **sample}, ensure_ascii=False) + "\n")
+            if rank == 0 and args.samples:
+                _log_samples(model, prompts, args.seed, view, out, step, loss)
 
         def on_step(log, mean_loss):
             global_losses.append(mean_loss)
@@ -374,16 +401,8 @@ def run(args: argparse.Namespace) -> int:
         eval_losses = {0: step0, **log.eval_losses}
         seconds = time.time() - started
         if rank == 0:
-            checkpoint = save_checkpoint(model, out / "model.safetensors", steps=str(args.steps), corpus=str(args.data or STDLIB))
-            summary = {"steps": args.steps, "processes": world, "batch_size_per_process": args.batch_size, "seconds": round(seconds, 1),
-                       "train_losses": global_losses, "eval_losses": {str(k): v for k, v in eval_losses.items()}}
-            (out / "losses.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-            plot = plot_losses(global_losses, eval_losses, out / "loss.png",
-                               f"GPT-2 {n_params / 1e6:.1f}M on {len(tokens):,} tokens, {processes(world)}")
-            first, last = global_losses[0] if global_losses else math.nan, global_losses[-1] if global_losses else math.nan
-            final_eval = log.eval_losses.get(args.steps, math.nan)
-            console.print(f"{args.steps} steps in {seconds:.0f} s: training loss {first:.3f} -> {last:.3f}, held-out {final_eval:.3f}\n"
-                          f"wrote {checkpoint}, {plot} and {out / 'samples.jsonl'}")
+            title = f"GPT-2 {n_params / 1e6:.1f}M on {len(tokens):,} tokens, {processes(world)}"
+            _write_outputs(args, model, out, world, seconds, global_losses, eval_losses, title, console)
         if world > 1:
             # Every process waits for rank 0's samples and files: a process group taken down while
             # another process still works aborts that process ("terminate called ...").

@@ -168,17 +168,11 @@ def _blocked_plugins(root: Path) -> set:
     return {option.removeprefix("no:") for option in options if option.startswith("no:")}
 
 
-def serve() -> None:
-    """The fork server: import what every kata run imports, then for each request fork a process
-    that becomes what `python -m pytest ARGS` started cold would be, and report its exit code.
-
-    The modules a cold run's pytest rewrites (its plugins, Hypothesis, jaxtyping, the harness's
-    plugins) are imported through pytest's assertion rewriter, marked as pytest marks them, so
-    that the forked run has them exactly as a cold one would."""
+def _preload() -> None:
+    """Import what every kata run imports, as a cold run's pytest would (see serve)."""
     import importlib
     import importlib.metadata
 
-    environment = dict(os.environ)
     hook = pytest_shim.rewriting_hook(REWRITTEN_HERE)
     if hook is not None:
         sys.meta_path.insert(0, hook)
@@ -195,6 +189,17 @@ def serve() -> None:
             pass
     if hook is not None:
         sys.meta_path.remove(hook)
+
+
+def serve() -> None:
+    """The fork server: import what every kata run imports, then for each request fork a process
+    that becomes what `python -m pytest ARGS` started cold would be, and report its exit code.
+
+    The modules a cold run's pytest rewrites (its plugins, Hypothesis, jaxtyping, the harness's
+    plugins) are imported through pytest's assertion rewriter, marked as pytest marks them, so
+    that the forked run has them exactly as a cold one would."""
+    environment = dict(os.environ)
+    _preload()
     # What the imports set in the environment (HF_HUB_OFFLINE...): a cold run has it set by then too.
     changed = {key: value for key, value in os.environ.items() if environment.get(key) != value}
     torch = sys.modules.get("torch")

@@ -101,39 +101,22 @@ def _run_all(katas: Sequence[Kata], plan: RunPlan, progress: "Progress | None") 
     results = {kata.id: KataResult(kata) for kata in katas}
     by_file = {manifest.shown(kata.test_file): kata for kata in katas}
     pending = [path for path in by_file if (plan.root / path).is_file()]
-    finished_before = total = 0
+    finished_before = 0
     while pending:
         run = _Run(pending, plan)
-        for event in run.events():
-            kata = by_file.get(_file_of(event.get("nodeid", "")))
-            if event["event"] == "collected":
-                total = finished_before + len(event["tests"])
-            elif event["event"] == "start" and progress:
-                progress(finished_before + run.finished, total, kata)
-            elif event["event"] == "protections" and event.get("kata") in results:
-                results[event["kata"]].protections = list(event["protections"])
-            elif event["event"] == "test":
-                if kata is not None:
-                    results[kata.id].add(TestOutcome(event["nodeid"], _name_of(event["nodeid"]), event["outcome"],
-                                                     event.get("message", ""), event.get("output", ""), event.get("duration", 0.0),
-                                                     failures.parse(event.get("kind", ""))))
-                if progress:
-                    progress(finished_before + run.finished, total, kata)
+        _read_run(run, results, by_file, finished_before, progress)
         if run.completed:
             break
         # The process died, froze or ran out of time: the test it was running fails its kata,
         # and the katas it had not reached get a fresh process (unless the whole run is out of time).
         crashed = _file_of(run.current) if run.current else None
+        if crashed in by_file and run.current:
+            results[by_file[crashed].id].add(run.failure(run.current, _name_of(run.current)))
         if crashed is None or crashed not in by_file or run.out_of_budget:
             for path in pending:
                 if not results[by_file[path].id].tests:
-                    results[by_file[path].id].add(TestOutcome(path, "(suite)", "failed", run.why(), run.output_tail(), kind=run.kind))
-            if crashed in by_file and run.current:
-                results[by_file[crashed].id].add(TestOutcome(run.current, _name_of(run.current), "failed", run.why(),
-                                                             run.output_tail(), kind=run.kind))
+                    results[by_file[path].id].add(run.failure(path, "(suite)"))
             break
-        results[by_file[crashed].id].add(TestOutcome(run.current, _name_of(run.current), "failed", run.why(), run.output_tail(),
-                                                     kind=run.kind))
         reached = {_file_of(nodeid) for nodeid in run.reported} | {crashed}
         finished_before += run.finished
         pending = [path for path in pending if path not in reached]
@@ -143,6 +126,22 @@ def _run_all(katas: Sequence[Kata], plan: RunPlan, progress: "Progress | None") 
         elif not plan.isolate:
             results[kata.id].protections = run.limits_in_force()
     return results
+
+
+def _read_run(run: "_Run", results: dict, by_file: dict, finished_before: int, progress: "Progress | None") -> None:
+    """Fold one pytest process's events into `results` as they come, reporting progress."""
+    total = 0
+    for event in run.events():
+        kata = by_file.get(_file_of(event.get("nodeid", "")))
+        if event["event"] == "collected":
+            total = finished_before + len(event["tests"])
+        elif event["event"] == "protections" and event.get("kata") in results:
+            results[event["kata"]].protections = list(event["protections"])
+        elif event["event"] == "test" and kata is not None:
+            results[kata.id].add(TestOutcome(event["nodeid"], _name_of(event["nodeid"]), event["outcome"], event.get("message", ""),
+                                             event.get("output", ""), event.get("duration", 0.0), failures.parse(event.get("kind", ""))))
+        if progress and event["event"] in ("start", "test"):
+            progress(finished_before + run.finished, total, kata)
 
 
 class _Run:
@@ -243,21 +242,31 @@ class _Run:
             if self.process.poll() is not None:
                 ended = True  # one more read: what it wrote just before it ended
                 continue
-            now = time.monotonic()
-            if now - last_news > self.limits.stall:
-                self.stalled = True
-            elif self.limits.kata_budget and self.current_file and now - self.kata_started > self.limits.kata_budget:
-                self.out_of_kata_budget = True
-            elif self.deadline is not None and now > self.deadline:
-                self.out_of_budget = True
-            if self.stalled or self.out_of_kata_budget or self.out_of_budget:
+            if self._out_of_time(last_news):
                 processes.kill_tree(self.process)
                 ended = True
                 continue
-            if closed:
-                time.sleep(0.05)
-            else:
-                select.select([self.connection or self.listener], [], [], 0.05)
+            self._wait_for_news(closed)
+        self._close()
+
+    def _out_of_time(self, last_news: float) -> bool:
+        """Whether a limit is reached: no news for too long, the kata's budget, or the whole run's."""
+        now = time.monotonic()
+        if now - last_news > self.limits.stall:
+            self.stalled = True
+        elif self.limits.kata_budget and self.current_file and now - self.kata_started > self.limits.kata_budget:
+            self.out_of_kata_budget = True
+        elif self.deadline is not None and now > self.deadline:
+            self.out_of_budget = True
+        return self.stalled or self.out_of_kata_budget or self.out_of_budget
+
+    def _wait_for_news(self, closed: bool) -> None:
+        if closed:
+            time.sleep(0.05)
+        else:
+            select.select([self.connection or self.listener], [], [], 0.05)
+
+    def _close(self) -> None:
         processes.kill_tree(self.process)  # whatever the tests left behind goes too
         code = self.process.poll()
         if self.completed and self.isolate and code is not None and code < 0:
@@ -299,6 +308,10 @@ class _Run:
             extra = " (out of memory?)" if name == "SIGKILL" else ""
             return f"the test process was killed by {name}{extra} while running this test"
         return f"the test process ended (exit code {code}) while running this test: os._exit or sys.exit in the kata?"
+
+    def failure(self, nodeid: str, name: str) -> TestOutcome:
+        """The outcome of the test (or suite) this process was running when it died, froze or ran out of time."""
+        return TestOutcome(nodeid, name, "failed", self.why(), self.output_tail(), kind=self.kind)
 
     def output_tail(self) -> str:
         return self.output_file.read_text(errors="replace")[-OUTPUT_TAIL:]

@@ -270,8 +270,9 @@ class GradingForbidden(PermissionError):
     """What the kata's code tried is not allowed while it is graded (a new process, ctypes, a write...)."""
 
 
-def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:
-    """Python-level walls, in force whatever the system allows. An audit hook cannot be removed."""
+def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:  # noqa: C901 - one closure on purpose
+    """Python-level walls, in force whatever the system allows. An audit hook cannot be removed.
+    Its checks live in this closure, not in module functions that the learner's code could rebind."""
     work = os.path.realpath(work)
     allowed_reading = [os.path.realpath(code_dir)]
     needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path) if path]

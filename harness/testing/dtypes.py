@@ -122,7 +122,7 @@ def check_function_on_meta(run, expected, *args, kata: str, what: str, **kwargs)
     args = tuple(arg.to("meta") if isinstance(arg, Tensor) else arg for arg in args)
     out = on_meta(lambda *a: run(*a, **kwargs), *args, kata=kata, what=what)
     want = expected(*args, **kwargs)
-    for number, (mine, theirs) in enumerate(zip(out, want) if isinstance(want, tuple) else [(out, want)]):
+    for mine, theirs in (zip(out, want) if isinstance(want, tuple) else [(out, want)]):
         check_shape(mine, theirs.shape, theirs.dtype, kata=kata, what=f"{what} on the meta device", device=theirs.device,
                     hint=DEVICE_HINT)
     return out

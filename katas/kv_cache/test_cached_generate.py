@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import reference, stuck, under_test
+from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
@@ -213,8 +213,8 @@ def test_the_cache_speedup_is_measured_and_reported(benchmark, device):
             for new in (FEW, MANY):
                 uncached_time, cached_time = best_times(
                     5 if new == FEW else 3,  # few tokens: quick runs, noisier
-                    lambda: uncached_generate(model, prompt, new, do_sample=False),
-                    lambda: generate_with_cache(model, prompt, new, do_sample=False),
+                    lambda new=new: uncached_generate(model, prompt, new, do_sample=False),
+                    lambda new=new: generate_with_cache(model, prompt, new, do_sample=False),
                 )
                 speedup[new] = uncached_time / cached_time
         uncached_tokens = uncached_generate(model, prompt, MANY, do_sample=False)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.config import Config
-from harness.testing import reference, stuck, under_test
+from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.dtypes import check_caches_on_meta, check_loop_on_meta

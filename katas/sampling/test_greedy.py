@@ -5,7 +5,7 @@ from hypothesis import given
 
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_shape, check_tensor
-from harness.testing.data import randn, random_tokens
+from harness.testing.data import randn
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.strategies import sampling_inputs

@@ -5,7 +5,7 @@ from hypothesis import given
 
 from harness.testing import as_the_kata_sees, reference, stuck, under_test
 from harness.testing.asserts import check_shape, check_tensor
-from harness.testing.data import randn, random_tokens
+from harness.testing.data import randn
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.strategies import sampling_inputs, seeds
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_new_tensor, check_shape, check_tensor, diagnose
-from harness.testing.data import randn, random_tokens
+from harness.testing.data import randn
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.properties import check_inputs_unchanged
 from harness.testing.strategies import sampling_inputs

@@ -124,29 +124,13 @@ class Peer:
             return self.exports[request["name"]]()
         if op == "backward":
             return self._backward(request)
+        if op not in _OPERATIONS:
+            raise ProtocolError(f"unknown request {op!r}")
         if op in ("getattr", "setattr") and self.side == 0 and str(request["name"]).startswith("_"):
             # The learner's code may use what a test handed it, not walk the checker's objects
             # (obj.__globals__, __class__, __dict__, a bound method's __self__...).
             raise AttributeError(f"{request['name']!r}: private attributes of the checker's objects are out of reach")
-        if op == "getattr":
-            return getattr(target, request["name"])
-        if op == "setattr":
-            setattr(target, request["name"], request["value"])
-            return None
-        if op == "getitem":
-            return target[request["key"]]
-        if op == "setitem":
-            target[request["key"]] = request["value"]
-            return None
-        if op == "len":
-            return len(target)
-        if op == "list":
-            return list(target)
-        if op == "repr":
-            return repr(target)
-        if op == "bool":
-            return bool(target)
-        raise ProtocolError(f"unknown request {op!r}")
+        return _OPERATIONS[op](target, request)
 
     # ---------------------------------------------------------------- autograd across the wire
 
@@ -301,6 +285,19 @@ class Peer:
         """A handle arrived again before our release of it left: the release no longer holds."""
         if handle in self._released:
             self._released.remove(handle)
+
+
+# What the other side may ask of an object it holds a stand-in for (besides call, load and backward).
+_OPERATIONS = {
+    "getattr": lambda target, request: getattr(target, request["name"]),
+    "setattr": lambda target, request: setattr(target, request["name"], request["value"]),
+    "getitem": lambda target, request: target[request["key"]],
+    "setitem": lambda target, request: target.__setitem__(request["key"], request["value"]),
+    "len": lambda target, request: len(target),
+    "list": lambda target, request: list(target),
+    "repr": lambda target, request: repr(target),
+    "bool": lambda target, request: bool(target),
+}
 
 
 class _AcrossTheWire(torch.autograd.Function):
