@@ -4,6 +4,8 @@ every verdict and report shows it (JUnit's failure type)."""
 from enum import Enum
 
 FAILURE_KIND = "kata_failure_kind"  # the pytest user property a test's kind is recorded under
+RECOGNISED = "kata_recognised"  # ... and whether its diagnosis recognised the mistake (a fitting hint)
+_recognised: list[str] = []  # hints given for a recognised mistake during the test now running
 
 
 class FailureKind(str, Enum):
@@ -36,6 +38,19 @@ _MEANINGS = {
     FailureKind.BUDGET: "a time budget was spent",
     FailureKind.FORBIDDEN: "the kata's code tried something not allowed while graded",
 }
+
+
+def note_recognised(hint: str) -> None:
+    """A test's diagnosis recognised the mistake (harness.testing.asserts.diagnose): its failure is
+    the most telling of its kata's (harness.run.results.KataResult.verdict)."""
+    _recognised.append(hint)
+
+
+def take_recognised() -> bool:
+    """Whether a mistake was recognised since the last call (the checker asks after each test)."""
+    found = bool(_recognised)
+    _recognised.clear()
+    return found
 
 
 def parse(value: str) -> "FailureKind | str":

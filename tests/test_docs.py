@@ -1,5 +1,5 @@
 """The documentation: README.md's table of katas is the manifest's, README.md stays short enough
-to read, and every relative link in the docs leads to a file that exists.
+to read, and every relative link in the docs leads to a file that exists (and to its heading).
 
     python tests/test_docs.py    rewrite README.md's table of katas from manifest.toml
 
@@ -48,10 +48,26 @@ def write_kata_table(readme: Path = README) -> bool:
 
 
 def relative_links(path: Path) -> list[str]:
-    """The targets of the Markdown links in `path` that are files of this checkout (no URL, no bare #anchor)."""
+    """The targets of the Markdown links in `path` that are in this checkout (no URL), anchors kept: "docs/a.md#b", "#c"."""
     text = FENCE.sub("", path.read_text(encoding="utf-8"))
-    targets = [target.split("#", 1)[0] for target in LINK.findall(text)]
-    return [target for target in targets if target and not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+    return [target for target in LINK.findall(text) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub makes for a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", FENCE.sub("", path.read_text(encoding="utf-8")), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def broken_link(path: Path, target: str) -> "str | None":
+    """Why `target`, a relative link in `path`, leads nowhere; None when it leads to a file (and heading)."""
+    file, _, anchor = target.partition("#")
+    destination = (path.parent / file).resolve() if file else path
+    if not destination.exists():
+        return "no such file"
+    if anchor and destination.suffix == ".md" and anchor not in anchors(destination):
+        return f"no heading #{anchor} in {destination.relative_to(ROOT).as_posix()}"
+    return None
 
 
 def test_the_readmes_table_of_katas_is_the_manifest():
@@ -72,9 +88,9 @@ def test_the_docs_are_there():
     assert {path.name for path in DOCS} >= {"README.md", "CONTRIBUTING.md", "instructors.md", "oracles.md", "internals.md"}
 
 
-def test_every_relative_link_leads_to_a_file():
-    broken = [f"{path.relative_to(ROOT).as_posix()}: ({target})" for path in DOCS for target in relative_links(path)
-              if not (path.parent / target).resolve().exists()]
+def test_every_relative_link_leads_to_a_file_and_heading():
+    broken = [f"{path.relative_to(ROOT).as_posix()}: ({target}): {why}" for path in DOCS for target in relative_links(path)
+              if (why := broken_link(path, target))]
     assert not broken, "links to nothing:\n" + "\n".join(broken)
 
 
@@ -89,6 +105,8 @@ def test_the_link_and_count_checks_see_what_they_look_for():
     """The checks above pass on no match: make sure they would match."""
     assert LINK.findall("see [the oracles](docs/oracles.md#ties) and [a site](https://example.com)") == \
         ["docs/oracles.md#ties", "https://example.com"]
+    assert broken_link(README, "#no-such-heading") and broken_link(README, "docs/no-such-file.md")
+    assert broken_link(README, "#quick-start") is None
     assert [m.group(1) for m in ATTACK_COUNT.finditer("it grades 23 kata files that try to forge; 7 attack files")] == ["23", "7"]
 
 

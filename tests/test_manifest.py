@@ -105,20 +105,6 @@ def test_points_are_positive():
     assert all(kata.points > 0 for kata in KATAS)
 
 
-def readme_table() -> str:
-    """The README's table of katas, made from the manifest."""
-    rows = [f"| {number} | {kata.title} | `{kata.relative(kata.file)}` |" for number, kata in enumerate(KATAS, start=1)]
-    return "\n".join(["| # | kata | file |", "|---|---|---|", *rows]) + "\n"
-
-
-def test_the_readmes_table_of_katas_is_the_manifest():
-    readme = (manifest.ROOT / "README.md").read_text(encoding="utf-8")
-    lines = readme.splitlines(keepends=True)
-    start = lines.index("| # | kata | file |\n")
-    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
-    assert "".join(lines[start:end]) == readme_table(), "README.md's table of katas differs from manifest.toml; it should read:\n" + readme_table()
-
-
 def _expected_errors(test_file) -> "list[tuple[str, int]]":
     """(exception name, line) of every error a suite demands: pytest.raises(X, ...), and `try: ... except X:
     return` (the test passes only when X is raised); a tuple of types gives each."""

@@ -60,6 +60,7 @@ class Mutant:
     name: str
     mistake: str
     edits: tuple[tuple[str, str], ...]
+    hint: str = ""  # words the kata's verdict must hold for this mistake (its diagnosis recognised it)
 
     def source(self) -> str:
         text = self.kata.reference_file.read_text(encoding="utf-8")
@@ -81,6 +82,7 @@ def mutants_of(kata: Kata) -> list[Mutant]:
             name=entry["name"],
             mistake=entry["mistake"],
             edits=tuple((edit["replace"], edit["with"]) for edit in entry.get("edits", [entry])),
+            hint=entry.get("hint", ""),
         )
         for entry in entries
     ]
@@ -93,14 +95,27 @@ def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process") -> tuple
     folder.mkdir(parents=True)
     path = folder / f"{mutant.kata.name}.py"
     path.write_text(mutant.source(), encoding="utf-8")
-    result = run_katas([mutant.kata], "-x", "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode],
+    # A mutant with a hint runs every test: its verdict is the most telling of all its failures.
+    stop_early = () if mutant.hint else ("-x",)
+    result = run_katas([mutant.kata], *stop_early, "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode],
                        warm=True)[mutant.kata.id]  # forked from one server that imported torch once: ~3 s less per mutant
     failures = [test for test in result.tests if test.outcome == "failed"]
     if not failures:
         return mutant, "survived", ""
     if all(test.name == "(suite)" for test in failures):
         return mutant, "error", failures[0].message + "\n" + failures[0].output[-2000:]
-    return mutant, "caught", failures[0].name
+    return mutant, "caught", result.verdict
+
+
+def hint_problems(mutant: Mutant, verdict: str, mode: str) -> list[str]:
+    """A hint fires on its mistake, and the hints of the kata's other mistakes do not."""
+    found = []
+    if mutant.hint and mutant.hint not in verdict:
+        found.append(f"mutant {mutant.kata.id}/{mutant.name} ({mode}): its verdict lacks the hint {mutant.hint!r}:\n{verdict}")
+    for other in mutants_of(mutant.kata):
+        if other.hint and other.name != mutant.name and other.hint != mutant.hint and other.hint in verdict:
+            found.append(f"mutant {mutant.kata.id}/{mutant.name} ({mode}): its verdict gives {other.name}'s hint {other.hint!r}")
+    return found
 
 
 def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=print, modes=tuple(MODES)) -> list[str]:
@@ -113,8 +128,11 @@ def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=pri
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
         for (mutant, verdict, detail), (_, mode) in zip(pool.map(lambda each: run_mutant(each[0], Path(tmp), each[1]), everything),
                                                         everything):
-            report(f"{verdict:>8}  {mutant.kata.id}/{mutant.name} ({mode})  {detail if verdict == 'caught' else ''}")
-            if verdict != "caught":
+            shown = detail.splitlines()[0] if verdict == "caught" and detail else ""
+            report(f"{verdict:>8}  {mutant.kata.id}/{mutant.name} ({mode})  {shown}")
+            if verdict == "caught":
+                problems += hint_problems(mutant, detail, mode)
+            else:
                 problems.append(f"mutant {mutant.kata.id}/{mutant.name} ({mutant.mistake}) {verdict} ({mode})" +
                                 (f":\n{detail}" if detail else ""))
     report(f"{len(everything)} mutant runs ({len(everything) // max(1, len(modes))} mutants, {' and '.join(modes)}) over "

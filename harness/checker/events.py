@@ -22,7 +22,7 @@ import socket
 import pytest
 
 from harness.checker.settings import CheckerSettings
-from harness.failures import FAILURE_KIND, FailureKind
+from harness.failures import FAILURE_KIND, RECOGNISED, FailureKind
 
 _events = None
 _timed_out: set[str] = set()  # test files with a test that ran out of time
@@ -97,7 +97,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed):
         _emit(event="test", nodeid=report.nodeid, when=report.when, outcome=report.outcome,
               message=_message(report), output=report.longreprtext if report.failed else "", duration=report.duration,
-              kind=_kind(report) if report.failed else "")
+              kind=_kind(report) if report.failed else "",
+              recognised=any(key == RECOGNISED for key, _ in report.user_properties))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

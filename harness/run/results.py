@@ -2,6 +2,7 @@
 
 harness.run.runner fills these from a pytest run it streams.
 """
+import re
 from dataclasses import dataclass, field
 
 from harness import manifest
@@ -19,6 +20,7 @@ class TestOutcome:
     output: str = ""
     duration: float = 0.0
     kind: "FailureKind | str" = ""  # for a failure: its kind; "" otherwise
+    recognised: bool = False  # the test's diagnosis recognised the mistake: its hint fits
 
 
 @dataclass
@@ -29,7 +31,6 @@ class KataResult:
     skipped: int = 0
     not_implemented: int = 0  # failures that only say the stub is untouched
     broken: int = 0  # failures that say the file does not import
-    first_failure: str = ""
     failures: list[str] = field(default_factory=list)
     tests: list[TestOutcome] = field(default_factory=list)
     protections: list[str] = field(default_factory=list)  # in force while its code ran (isolated runs)
@@ -60,5 +61,45 @@ class KataResult:
                 self.not_implemented += 1
             elif test.kind == FailureKind.IMPORT_ERROR:
                 self.broken += 1
-            if not self.first_failure:
-                self.first_failure = f"{test.name}: {message.splitlines()[0] if message else 'failed'}"
+
+    @property
+    def most_telling(self) -> "TestOutcome | None":
+        """The failure that says most about what is wrong, of all this kata's: a file that does not
+        import, then a wrong type, shape or dtype (the first thing to fix), then a failure whose
+        diagnosis recognised the mistake, then the first failure. None when nothing failed."""
+        failed = [test for test in self.tests if test.outcome == "failed"]
+        return min(failed, key=_telling_rank, default=None)
+
+    @property
+    def verdict(self) -> str:
+        """The most telling failure, whole: the test, its message (hint included), and the input that
+        failed when Hypothesis found it. The same text in `kata`, `kata watch` and every report."""
+        test = self.most_telling
+        if test is None:
+            return ""
+        text = f"{test.name}: {test.message.strip() or 'failed'}"
+        example = falsifying_example(test.output)
+        return f"{text}\n{example}" if example and example not in text else text
+
+    @property
+    def first_failure(self) -> str:  # the name the reports and `kata --json` have always used
+        return self.verdict
+
+
+_SHAPE_WORDS = ("has the wrong shape", "should be a torch.Tensor", " has dtype ", " is on ")
+
+
+def _telling_rank(test: TestOutcome) -> int:
+    if test.kind == FailureKind.IMPORT_ERROR:
+        return 0
+    if test.kind == FailureKind.TYPE_CHECK or any(words in test.message for words in _SHAPE_WORDS):
+        return 1
+    if test.recognised:
+        return 2
+    return 3
+
+
+def falsifying_example(output: str) -> str:
+    """Hypothesis's "Falsifying example: test(sizes..., seed=...)" in a failure's output, or ""."""
+    match = re.search(r"^Falsifying example: .*?(?:\)$|$)", output or "", flags=re.M | re.S)
+    return match.group(0).strip() if match else ""

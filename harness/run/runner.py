@@ -139,7 +139,8 @@ def _read_run(run: "_Run", results: dict, by_file: dict, finished_before: int, p
             results[event["kata"]].protections = list(event["protections"])
         elif event["event"] == "test" and kata is not None:
             results[kata.id].add(TestOutcome(event["nodeid"], _name_of(event["nodeid"]), event["outcome"], event.get("message", ""),
-                                             event.get("output", ""), event.get("duration", 0.0), failures.parse(event.get("kind", ""))))
+                                             event.get("output", ""), event.get("duration", 0.0), failures.parse(event.get("kind", "")),
+                                             bool(event.get("recognised"))))
         if progress and event["event"] in ("start", "test"):
             progress(finished_before + run.finished, total, kata)
 

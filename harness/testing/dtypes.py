@@ -22,6 +22,30 @@ def dtype_hint(dtype: torch.dtype) -> str:
             f"never a hard-coded float32.")
 
 
+def hint_in_dtype(dtype: torch.dtype, mine, theirs, right_in_float32, atol: float = 0.0, rtol: float = 0.0) -> str:
+    """The dtype advice only where it fits: the output has another dtype, or the same computation in
+    float32 is right (so only this dtype is wrong). Otherwise the values are wrong in any dtype, and
+    the float32 tests' messages say why."""
+    if not isinstance(mine, Tensor) or mine.dtype != theirs.dtype or mine.shape != theirs.shape:
+        return dtype_hint(dtype)
+    if torch.allclose(mine.detach().double(), theirs.detach().double(), atol=atol, rtol=rtol, equal_nan=True) or right_in_float32():
+        return dtype_hint(dtype)  # right here (the hint is not shown), or wrong only in this dtype
+    return (f"The values are wrong in float32 too: fix them first (the float32 tests say how); in {dtype} this test "
+            "only shows the same mistake again.")
+
+
+def _close_in_float32(run, expected, args, kwargs) -> bool:
+    """Whether `run` gives the reference's values when the floating inputs are float32."""
+    args = tuple(_in_dtype(arg, torch.float32) for arg in args)
+    kwargs = {key: _in_dtype(value, torch.float32) for key, value in kwargs.items()}
+    with torch.no_grad():
+        out, want = run(*args, **kwargs), expected(*args, **kwargs)
+    pairs = zip(out, want) if isinstance(want, tuple) else [(out, want)]
+    atol, rtol = TOLERANCES[torch.float32]
+    return all(isinstance(mine, Tensor) and mine.shape == theirs.shape and
+               torch.allclose(mine.float(), theirs.float(), atol=atol, rtol=rtol, equal_nan=True) for mine, theirs in pairs)
+
+
 DEVICE_HINT = ("The inputs were on the `meta` device (shapes and dtypes only): a tensor you created without "
                "device=... lands on the CPU and cannot be mixed with them. Create tensors with device=x.device "
                "(or torch.zeros_like(x), x.new_zeros(...)).")
@@ -91,13 +115,17 @@ def check_module_in_dtype(kata: str, cfg: Config, inputs: Tensor, dtype: torch.d
     (the reference converted the same way; float inputs are converted too, token ids are not)."""
     __tracebackhide__ = True
     module, expected = matching_modules(kata, cfg, seed=seed, device=device)
+
+    def right_in_float32() -> bool:
+        return _close_in_float32(module.float(), expected.float(), (inputs,), {})
+
     module, expected = module.to(dtype), expected.to(dtype)
-    if inputs.is_floating_point():
-        inputs = inputs.to(dtype)
+    typed = inputs.to(dtype) if inputs.is_floating_point() else inputs
     atol, rtol = TOLERANCES[dtype]
     with torch.no_grad():
-        check_tensor(module(inputs), expected(inputs), kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol,
-                     rtol=rtol, hint=dtype_hint(dtype))
+        mine, theirs = module(typed), expected(typed)
+        check_tensor(mine, theirs, kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol, rtol=rtol,
+                     hint=hint_in_dtype(dtype, mine, theirs, right_in_float32, atol, rtol))
 
 
 def check_module_on_meta(kata: str, cfg: Config, inputs: Tensor, *, what: str, axes: str = "") -> None:
@@ -136,6 +164,7 @@ def check_function_in_dtype(run, expected, *args, dtype: torch.dtype, kata: str,
     """`run` and the reference `expected`, given the same arguments with every floating tensor in
     `dtype`, return the same: floating outputs stay in `dtype` (a hard-coded float32 shows)."""
     __tracebackhide__ = True
+    original_args, original_kwargs = args, kwargs
     args = tuple(_in_dtype(arg, dtype) for arg in args)
     kwargs = {key: _in_dtype(value, dtype) for key, value in kwargs.items()}
     want = expected(*args, **kwargs)
@@ -143,4 +172,5 @@ def check_function_in_dtype(run, expected, *args, dtype: torch.dtype, kata: str,
     atol, rtol = TOLERANCES[dtype]
     pairs = zip(out, want) if isinstance(want, tuple) else [(out, want)]
     for mine, theirs in pairs:
-        check_tensor(mine, theirs, kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol, rtol=rtol, hint=dtype_hint(dtype))
+        hint = hint_in_dtype(dtype, mine, theirs, lambda: _close_in_float32(run, expected, original_args, original_kwargs), atol, rtol)
+        check_tensor(mine, theirs, kata=kata, what=f"{what} in {dtype}", axes=axes, atol=atol, rtol=rtol, hint=hint)

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 
 from harness.testing import reference, under_test
-from harness.testing.asserts import check_shape, check_tensor
+from harness.testing.asserts import check_shape, check_tensor, diagnose
 from harness.testing.data import randn
 from harness.testing.dtypes import OTHER_DTYPES, check_function_in_dtype, check_function_on_meta
 from harness.testing.properties import check_inputs_unchanged
@@ -43,8 +43,13 @@ def test_is_per_head_dot_product_over_sqrt_d_head(n_heads, d_head, device):
     q = randn(2, 5, n_heads, d_head, seed=1, device=device)
     k = randn(2, 6, n_heads, d_head, seed=2, device=device)
     per_head = torch.stack([q[:, :, h] @ k[:, :, h].transpose(-1, -2) for h in range(n_heads)], dim=1)
-    check_tensor(attention_scores(q, k), per_head / math.sqrt(d_head), kata=KATA, what="attention_scores output",
-                 axes=AXES, hint="Divide by sqrt(d_head), the size of one head: not d_model, not d_head itself.")
+    actual = attention_scores(q, k)
+    hint = diagnose(actual, [
+        (per_head, "The scores are not scaled: divide by sqrt(d_head), or the softmax saturates as d_head grows."),
+        (per_head / d_head, "That divides by d_head itself: divide by its square root, sqrt(d_head)."),
+        (per_head / math.sqrt(n_heads * d_head), "That divides by sqrt(d_model): divide by sqrt(d_head), the size of one head."),
+    ], "Each head's score is the dot product of a query and a key over that head's d_head features, divided by sqrt(d_head).")
+    check_tensor(actual, per_head / math.sqrt(d_head), kata=KATA, what="attention_scores output", axes=AXES, hint=hint)
 
 
 def test_does_not_modify_its_inputs(device):

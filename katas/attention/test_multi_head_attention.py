@@ -1,9 +1,11 @@
 """Tests for katas/attention/multi_head_attention.py (Attention)."""
+import copy
+
 import pytest
 import torch
 from hypothesis import given
 
-from harness.testing.asserts import check_shape
+from harness.testing.asserts import check_shape, check_tensor, diagnose
 from harness.testing.data import randn, random_tokens
 from harness.testing.dtypes import OTHER_DTYPES, check_module_in_dtype, check_module_on_meta
 from harness.testing.gradients import check_gradients
@@ -61,6 +63,38 @@ def test_does_not_modify_its_input(device):
     cfg = NAMED_CONFIGS["tiny"]
     attn, _ = matching_modules(KATA, cfg, seed=0, device=device)
     check_inputs_unchanged(attn, randn(2, 4, cfg.d_model, seed=1, device=device), kata=KATA, what="Attention")
+
+
+# Known mistakes: one projection's weights used where another's belong (the reference, so swapped).
+PROJECTION_MISTAKES = [
+    ({"W_V": "W_K", "b_V": "b_K"}, "The values are made with W_K (and b_K): each of queries, keys and values has its own "
+     "weights; the values use W_V and b_V."),
+    ({"W_V": "W_K"}, "The values are made with W_K: the values use W_V (W_V is never used)."),
+    ({"W_K": "W_Q", "b_K": "b_Q"}, "The keys are made with W_Q (and b_Q): the keys use W_K and b_K."),
+    ({"W_K": "W_Q"}, "The keys are made with W_Q: the keys use W_K (W_K is never used)."),
+    ({"W_Q": "W_K", "b_Q": "b_K"}, "The queries are made with W_K (and b_K): the queries use W_Q and b_Q."),
+    ({"W_V": "W_Q", "b_V": "b_Q"}, "The values are made with W_Q (and b_Q): the values use W_V and b_V."),
+]
+
+
+def test_each_projection_uses_its_own_weights(device):
+    cfg = NAMED_CONFIGS["many_heads"]
+    attn, expected = matching_modules(KATA, cfg, seed=0, device=device)
+    x = randn(2, 5, cfg.d_model, seed=1, device=device)
+    with torch.no_grad():
+        actual = attn(x)
+
+    def swapped(changes: dict) -> torch.Tensor:
+        wrong = copy.deepcopy(expected)
+        with torch.no_grad():
+            for target, source in changes.items():
+                getattr(wrong, target).copy_(getattr(expected, source))
+            return wrong(x)
+
+    hint = diagnose(actual, [(swapped(changes), why) for changes, why in PROJECTION_MISTAKES],
+                    "Check each bias (b_Q, b_K, b_V, b_O), the causal mask, and that W_O sums over heads.")
+    with torch.no_grad():
+        check_tensor(actual, expected(x), kata=KATA, what="Attention output", axes=AXES, atol=1e-4, rtol=1e-4, hint=hint)
 
 
 def test_every_parameter_learns(device):

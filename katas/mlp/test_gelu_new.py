@@ -37,7 +37,8 @@ def test_is_the_tanh_approximation_not_the_exact_gelu(device):
     actual = gelu_new(x)
     hint = diagnose(actual, [(torch.nn.functional.gelu(x), "That is the exact erf GELU: GPT-2 uses the tanh approximation "
                                                            "(they differ by up to ~5e-4).")],
-                    "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))): check each constant.", atol=1e-6, rtol=1e-6)
+                    "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))): check each constant.",
+                    atol=2e-5, rtol=2e-5)  # an erf GELU written by hand rounds differently from torch's: still 20x below their gap
     check_tensor(actual, expected, kata=KATA, what="gelu_new on [-4, 4]", atol=1e-6, rtol=1e-6, hint=hint)
 
 
