@@ -8,6 +8,7 @@ Three roles, three rules:
 - every function and every module's forward is wrapped in jaxtyping + beartype, so the
   shape annotations in the signatures are checked on every call.
 """
+import functools
 import hashlib
 import importlib.util
 import sys
@@ -59,10 +60,19 @@ def configure_worker(kata: Kata) -> None:
 def _called_from_reference() -> bool:
     """Whether the code asking `parts` for something is a reference solution (not the kata's file)."""
     frame = sys._getframe(2)
-    harness_folder = Path(__file__).resolve().parent
-    while frame is not None and Path(frame.f_code.co_filename).resolve().parent == harness_folder:
+    while frame is not None and _where(frame.f_code.co_filename) == "harness":
         frame = frame.f_back
-    return frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(manifest.ROOT / "reference")
+    return frame is not None and _where(frame.f_code.co_filename) == "reference"
+
+
+@functools.lru_cache(maxsize=None)
+def _where(filename: str) -> str:
+    """"harness" (this folder), "reference" (under reference/) or "" for a code file: resolved once per
+    file name, since a generation loop asks thousands of times and resolving a path is slow."""
+    path = Path(filename).resolve()
+    if path.parent == Path(__file__).resolve().parent:
+        return "harness"
+    return "reference" if path.is_relative_to(manifest.ROOT / "reference") else ""
 
 
 def use_learner_parts(kata_ids: "set[str]") -> None:
