@@ -12,6 +12,7 @@ reports say the grading files are unverified.
 Line endings are normalised before hashing (the verdict cache's keys), so a Windows checkout matches too.
 """
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def current_hashes(root: Path = manifest.ROOT) -> dict[str, str]:
     return {name: digest(root / name) for name in trusted_files(root)}
 
 
+ALLOW_MODIFIED = "KATA_ALLOW_MODIFIED_GRADER"  # development only: grade with uncommitted grading files
+
+
 def _git(root: Path, *args: str) -> "str | None":
     try:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
@@ -63,7 +67,10 @@ def _is_trusted(name: str) -> bool:
 
 def problems(root: Path = manifest.ROOT) -> list[str]:
     """How the grading files under `root` differ from the commit checked out there; empty when
-    they do not (or when `root` is not a git checkout: see fingerprint)."""
+    they do not (or when `root` is not a git checkout: see fingerprint). A contributor grading
+    with uncommitted changes (the grading tests, the attacks) sets ALLOW_MODIFIED=1."""
+    if os.environ.get(ALLOW_MODIFIED) == "1":
+        return []
     if _git(root, "rev-parse", "--show-toplevel") is None:
         return []
     status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
@@ -90,6 +97,8 @@ def fingerprint(root: Path = manifest.ROOT) -> str:
     commit = _git(root, "rev-parse", "--short=12", "HEAD")
     if commit is None:
         return "unverified (not a git checkout)"
+    if os.environ.get(ALLOW_MODIFIED) == "1":
+        return commit.strip() + f" (not checked: {ALLOW_MODIFIED}=1)"
     return commit.strip() + (" (modified)" if problems(root) else "")
 
 

@@ -9,8 +9,10 @@ reference solutions of the katas it depends on, and nothing else. Before any of 
 code is imported, the worker shuts itself in, as far as the system allows:
 
 - as root: new PID, mount, network, IPC and UTS namespaces (so every process it starts dies with
-  it, and it has no network); every mount read-only but its own scratch folder (a fresh tmpfs); the grading files, the
-  reports, the learner's checkout and the upstream solutions hidden under empty folders; then a
+  it, and it has no network); every mount read-only but its own scratch folder (a fresh tmpfs); nothing visible
+  but an allowlist (the Python installation, its code and scratch folders, the system's libraries and
+  devices: SYSTEM_PATHS), so the grader's checkout (.git included), the reports, the learner's
+  checkout and $HOME are hidden under empty folders; then a
   separate user, or root without any capability where the Python installation is only root's;
 - always: resource limits (address space, CPU time, processes, file size, open files), and
   Python audit hooks that refuse new processes, ctypes, writes outside its scratch folder,
@@ -30,6 +32,11 @@ import sys
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 1, 38, 24, 4
+# What the worker may see of the machine besides its own two folders and the Python installation:
+# the system's libraries and configuration, devices and the kernel's views. Everything else (the
+# grader's checkout, its .git included, the learner's, $HOME, the rest of /tmp) is hidden: an
+# allowlist, not a list of what to hide.
+SYSTEM_PATHS = ("/dev", "/proc", "/sys", "/etc", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin")
 WORKER_UID = 64_123  # a user of its own, with no files anywhere: it can write nothing of the grader's
 
 
@@ -77,8 +84,7 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     scratch = settings["scratch"]
     _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0777,size={settings.get('scratch_mib', 512)}m")
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:], code_dir, scratch) if path]
-    hidden = _folders_to_hide(settings.get("hide", []), needed)
+    hidden = _folders_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, scratch))
     for path in hidden:
         _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
     read_only = 0
@@ -92,7 +98,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
             pass
     protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
                     f"read-only filesystem ({read_only} mounts) but a private scratch folder",
-                    f"{len(hidden)} folders hidden (grading files, solutions, reports)"]
+                    f"only the Python installation, its own code and scratch folders and the system's libraries visible "
+                    f"({len(hidden)} folders hidden: the grader's and the learner's checkouts, .git, $HOME, /tmp)"]
     os.setgroups([])
     if _reachable_by_others([sys.base_prefix, sys.prefix, *sys.path[1:], code_dir]):
         os.setgid(WORKER_UID)
@@ -104,6 +111,12 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
                            "a limit on its processes")
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     return code_dir, scratch
+
+
+def _visible(code_dir: str, scratch: str) -> list:
+    """The allowlist: every path the worker may read (and the folders on the way to them)."""
+    return [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:], code_dir, scratch, *SYSTEM_PATHS)
+            if path]
 
 
 def _folders_to_hide(paths: list, needed: list) -> list:
@@ -275,8 +288,7 @@ def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:  # no
     Its checks live in this closure, not in module functions that the learner's code could rebind."""
     work = os.path.realpath(work)
     allowed_reading = [os.path.realpath(code_dir)]
-    needed = [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path) if path]
-    forbidden = _folders_to_hide(settings.get("hide", []), needed)
+    forbidden = _folders_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, work))
     own_pid = os.getpid()
 
     def inside(path, folders) -> bool:
