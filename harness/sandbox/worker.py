@@ -30,6 +30,7 @@ import stat
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_DUMPABLE = 1, 38, 24, 4
 # What the worker may see of the machine besides its own two folders and the Python installation:
@@ -48,7 +49,7 @@ def main() -> None:
     if linux:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
-    if linux and settings.get("contain") and os.geteuid() == 0:
+    if linux and settings.get("contain"):
         code_dir, work = _contain(libc, code_dir, fd, settings, protections)
     os.chdir(work)
     os.environ.clear()
@@ -70,9 +71,16 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     """New namespaces, a read-only world but the scratch folder, hidden grading files, no
     privileges. Returns the code and scratch folders."""
     root_processes = _count_processes(0)
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET) != 0:
+    as_root = os.geteuid() == 0
+    uid, gid = os.getuid(), os.getgid()
+    # Without root, a user namespace of its own first (where the system allows unprivileged ones):
+    # there this process is root, and may raise the same walls as root does.
+    user_namespace = 0 if as_root else CLONE_NEWUSER
+    if libc.unshare(user_namespace | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET) != 0:
         protections.append(f"no namespaces (unshare: {os.strerror(ctypes.get_errno())})")
         return code_dir, settings["scratch"]
+    if not as_root:
+        _map_to_root(uid, gid)
     child = os.fork()  # the first process in the new PID namespace: when it ends, all of them do
     if child:
         os.close(fd)  # the checker sees the end of the wire as soon as the worker is gone
@@ -92,14 +100,22 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         if mount_point in (scratch, "/dev/shm", "/dev/pts") or mount_point.startswith(("/proc", "/sys")) or mount_point in hidden:
             continue
         try:
-            _mount(libc, None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+            # The mount's own flags kept: in a user namespace, the flags it came with are locked.
+            _mount(libc, None, mount_point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | _locked_flags(mount_point))
             read_only += 1
         except OSError:
             pass
+    if not as_root:
+        protections.append("a user namespace of its own (the grader is not root)")
     protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
                     f"read-only filesystem ({read_only} mounts) but a private scratch folder",
                     f"only the Python installation, its own code and scratch folders and the system's libraries visible "
                     f"({len(hidden)} folders hidden: the grader's and the learner's checkouts, .git, $HOME, /tmp)"]
+    if not as_root:  # only the grader's own uid is mapped: no other user to become
+        _drop_capabilities(libc, None)
+        protections.append("no capabilities (root of its user namespace only)")
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        return code_dir, scratch
     os.setgroups([])
     if _reachable_by_others([sys.base_prefix, sys.prefix, *sys.path[1:], code_dir]):
         os.setgid(WORKER_UID)
@@ -117,6 +133,16 @@ def _visible(code_dir: str, scratch: str) -> list:
     """The allowlist: every path the worker may read (and the folders on the way to them)."""
     return [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:], code_dir, scratch, *SYSTEM_PATHS)
             if path]
+
+
+def _map_to_root(uid: int, gid: int) -> None:
+    """In a fresh user namespace: be its root, as the grader's own uid and gid outside."""
+    with open("/proc/self/setgroups", "w") as setgroups:
+        setgroups.write("deny")
+    with open("/proc/self/uid_map", "w") as uid_map:
+        uid_map.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as gid_map:
+        gid_map.write(f"0 {gid} 1")
 
 
 def _folders_to_hide(paths: list, needed: list) -> list:
@@ -142,6 +168,15 @@ def _mount(libc, source, target, fstype, flags, data=None) -> None:
     if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {target}: {os.strerror(errno)}")
+
+
+def _locked_flags(mount_point: str) -> int:
+    """nodev, noexec and the atime flags a mount has (statvfs's ST_ flags are the MS_ ones)."""
+    try:
+        flags = os.statvfs(mount_point).f_flag
+    except OSError:
+        return 0
+    return flags & (MS_NODEV | MS_NOEXEC | 1024 | 2048 | (1 << 21))  # MS_NOATIME, MS_NODIRATIME, MS_RELATIME
 
 
 def _mount_points() -> list[str]:
@@ -188,7 +223,8 @@ def _drop_capabilities(libc, root_processes: int) -> None:
     if libc.capset(ctypes.byref(header), data) != 0:
         raise OSError(ctypes.get_errno(), "capset failed")
     # Processes are counted per user: root's count is shared with the whole machine.
-    resource.setrlimit(resource.RLIMIT_NPROC, (root_processes + 16, root_processes + 16))
+    if root_processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (root_processes + 16, root_processes + 16))
     return "processes"
 
 
