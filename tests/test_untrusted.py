@@ -81,3 +81,34 @@ def test_reports_are_written_all_or_nothing(tmp_path):
     with pytest.raises(ReportError, match="could not be written"):
         write_reports(hostile_grade(), out)
     assert sorted(path.name for path in out.iterdir()) == ["gradescope"], "nothing written, nothing half-written"
+
+
+def test_a_grade_not_walled_in_by_namespaces_says_so_in_every_report(tmp_path):
+    from harness.grading.grade import NOT_CONTAINED
+
+    uncontained = hostile_grade()
+    uncontained.results["attention.causal_mask"].protections = ["no namespaces (unshare: Operation not permitted)", "audit hooks"]
+    assert not uncontained.contained
+    write_reports(uncontained, tmp_path / "out")
+    assert NOT_CONTAINED in (tmp_path / "out" / "summary.md").read_text()
+    assert NOT_CONTAINED in json.loads((tmp_path / "out" / "results.json").read_text())["message"]
+    assert 'name="contained" value="false"' in (tmp_path / "out" / "junit.xml").read_text()
+    contained = hostile_grade()
+    contained.results["attention.causal_mask"].protections = ["new PID namespace (every process it starts dies with it)"]
+    assert contained.contained
+    write_reports(contained, tmp_path / "in")
+    assert NOT_CONTAINED not in (tmp_path / "in" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("accept", [False, True], ids=["refused", "--uncontained"])
+def test_kata_grade_says_not_contained_first_and_fails_unless_told(accept, tmp_path, monkeypatch, capsys):
+    from harness.commands import cli
+    from harness.grading import grade as grading
+
+    uncontained = hostile_grade()
+    uncontained.results["attention.causal_mask"].protections = ["no namespaces (unshare: Operation not permitted)"]
+    monkeypatch.setattr(grading, "grade", lambda *args, **kwargs: uncontained)
+    code = cli.main(["grade", "--out", str(tmp_path), *(["--uncontained"] if accept else [])])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(grading.NOT_CONTAINED) and any(line.startswith("Score: 0/1") for line in lines)
+    assert code == (0 if accept else 3)

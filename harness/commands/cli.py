@@ -153,10 +153,12 @@ def _configure_grade(parser: argparse.ArgumentParser) -> None:
                         help="seconds for all of one kata's tests; past it the kata's processes are killed (default %(default)s)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds for the whole grade; past it every process is killed and the katas not reached fail")
+    parser.add_argument("--uncontained", action="store_true",
+                        help="grade even where the learner's code cannot be walled in by namespaces (the grade can be forged)")
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from harness.grading.grade import ReportError, grade, write_reports
+    from harness.grading.grade import NOT_CONTAINED, ReportError, grade, write_reports
     from harness.run.runner import Limits
     from harness.untrusted import Sink, shown
 
@@ -164,6 +166,8 @@ def grade_command(args: argparse.Namespace) -> int:
     kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
     with console.status("Grading..."):
         result = grade(args.learner, kata_ids, limits, out=args.out)
+    if not result.contained:  # the first line printed: a grade anyone could have forged must not pass for one
+        console.print(f"[red]{NOT_CONTAINED}[/] ({shown(result.containment, Sink.TERMINAL)})")
     if result.error:
         console.print("[red]Not graded[/]: the grading files differ from the grader's commit:\n  " +
                       "\n  ".join(shown(problem, Sink.TERMINAL) for problem in result.problems))
@@ -176,6 +180,10 @@ def grade_command(args: argparse.Namespace) -> int:
         console.print(f"{score} [red]Grader error[/]: {shown(failure, Sink.TERMINAL)}")
         return 1
     console.print(f"{score} Reports: " + ", ".join(shown(path, Sink.TERMINAL) for path in files))
+    if not result.contained and not args.uncontained:
+        console.print("Exit code 3: not contained. Grade as root, or where unprivileged user namespaces are allowed "
+                      "(docs/instructors.md); --uncontained accepts it.")
+        return 3
     return 0
 
 

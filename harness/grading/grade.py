@@ -37,6 +37,10 @@ from harness.untrusted import Sink, shown
 EXERCISM_OUTPUT_LIMIT = 500
 
 
+NOT_CONTAINED = "not contained: this grade can be forged"
+CONTAINED_BY = "new PID namespace"  # the protection line of a worker walled in by namespaces
+
+
 @dataclass
 class Grade:
     katas: list[Kata]
@@ -48,6 +52,21 @@ class Grade:
     @property
     def error(self) -> bool:
         return bool(self.problems)
+
+    @property
+    def contained(self) -> bool:
+        """Whether every kata's code ran walled in by namespaces (as root, or in a user namespace)."""
+        ran = [result.protections for result in self.results.values() if result.tests]
+        return all(any(line.startswith(CONTAINED_BY) for line in protections) for protections in ran)
+
+    @property
+    def containment(self) -> str:
+        """Why not contained, in the workers' words (their first protection line that says so)."""
+        for result in self.results.values():
+            for line in result.protections:
+                if line.startswith("no namespaces"):
+                    return line
+        return "the workers reported no namespaces"
 
     def passed(self, kata: Kata) -> bool:
         return not self.error and self.results[kata.id].status == "done"
@@ -162,6 +181,8 @@ def exercism(result: Grade) -> dict:
     report = {"version": 3, "status": _overall(result)}
     if result.error:
         report["message"] = _error_message(result)
+    elif not result.contained:
+        report["message"] = f"{NOT_CONTAINED} ({result.containment})"
     tests = []
     for number, kata in enumerate(result.katas, start=1):
         for test in result.results[kata.id].tests:
@@ -231,6 +252,7 @@ def junit(result: Grade) -> str:
         properties = ElementTree.SubElement(suite, "properties")
         ElementTree.SubElement(properties, "property", name="points", value=str(kata.points))
         ElementTree.SubElement(properties, "property", name="status", value=kata_result.status)
+        ElementTree.SubElement(properties, "property", name="contained", value=str(result.contained).lower())
         classname = f"katas.{kata.folder}.test_{kata.name}"
         for test in kata_result.tests:
             case = ElementTree.SubElement(suite, "testcase", classname=classname, name=shown(test.name, Sink.XML),
@@ -247,6 +269,8 @@ def junit(result: Grade) -> str:
 def summary(result: Grade) -> str:
     lines = [f"## Transformer Katas: {result.score}/{result.max_score} points",
              "", f"{result.done} of {len(result.katas)} katas done. Grading files fingerprint: `{result.fingerprint}`.", ""]
+    if not result.contained:
+        lines += [f"**{NOT_CONTAINED}** ({shown(result.containment, Sink.MARKDOWN)})", ""]
     if result.error:
         lines += ["**Not graded**: " + shown(_error_message(result), Sink.MARKDOWN), ""]
     lines += ["| # | kata | status | points | first failure |", "|---|---|---|---|---|"]
