@@ -1,2 +1,2 @@
 """Root conftest: the kata harness's pytest plugin (flags --reference, --swap, --device)."""
-pytest_plugins = ["harness.checker.pytest_plugin"]
+pytest_plugins = ["harness.checker.pytest_plugin", "harness.checker.time_limits"]

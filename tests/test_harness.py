@@ -148,3 +148,18 @@ def test_a_crash_in_the_learners_code_is_a_short_message_with_their_line_and_a_f
         assert hint in message and f"Stuck? kata hint {kata_id}" in message, message
         assert "torch/" not in message and "_call_impl" not in message and "hypothesis/" not in message, message
         assert len(message.strip().splitlines()) <= 8, message
+
+
+@pytest.mark.slow
+def test_pytest_timeout_ends_an_infinite_loop_in_a_hypothesis_test_and_says_where(tmp_path):
+    """`pytest --timeout N` (pytest-timeout's signal method) on a loop inside a Hypothesis test: the
+    alarm repeats, so Hypothesis's replay cannot swallow it; the kata's other tests fail at once."""
+    loop = tmp_path / "attention_scores.py"
+    loop.write_text("def attention_scores(q, k):\n    while True:\n        pass\n")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "katas/attention/test_attention_scores.py",
+               f"--swap=attention.attention_scores={loop}", "--timeout", "5"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    session = float(done.stdout.strip().splitlines()[-1].rsplit(" in ", 1)[1].split("s")[0])
+    assert session < 5 + 15, f"the session took {session} s with --timeout 5:\n{done.stdout[-2000:]}"
+    assert f"It was running {loop}, line 2, in attention_scores: while True:" in done.stdout, done.stdout[-2000:]
+    assert "earlier test of this kata ran out of time" in done.stdout

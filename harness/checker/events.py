@@ -9,24 +9,18 @@ Lines: {"event": "collected", "tests": [nodeid, ...]}, {"event": "start", "nodei
 {"event": "test", "nodeid", "outcome": passed|failed|skipped, "message", "output", "duration"},
 {"event": "finished"}.
 
-Time limits (pytest-timeout, --timeout-method=signal): once the limit is reached the alarm
-repeats every second until the test is over, because a failure caught and replayed (Hypothesis
-replays a failing example to report it) would otherwise enter the same infinite loop with no
-alarm left. And once a test of a kata times out, the kata's later tests fail at once instead of
-each waiting for the limit: one infinite loop costs one time limit, not one per test.
+Time limits: harness.checker.time_limits.
 """
 import json
-import signal
 import socket
 
 import pytest
 
+from harness.checker import time_limits
 from harness.checker.settings import CheckerSettings
 from harness.failures import FAILURE_KIND, RECOGNISED, FailureKind
 
 _events = None
-_timed_out: set[str] = set()  # test files with a test that ran out of time
-TIMEOUT_MARK = "from pytest-timeout"
 
 
 def _emit(**event) -> None:
@@ -56,40 +50,6 @@ def pytest_runtest_logstart(nodeid: str, location) -> None:
         _emit(event="start", nodeid=nodeid)
 
 
-@pytest.hookimpl(optionalhook=True, tryfirst=True)
-def pytest_timeout_set_timer(item: pytest.Item, settings):
-    if settings.method != "signal" or not hasattr(signal, "SIGALRM"):
-        return None  # pytest-timeout's own timer
-
-    def handler(signum, frame):
-        __tracebackhide__ = True
-        _timed_out.add(str(item.path))
-        pytest.fail(f"Timeout (>{settings.timeout:g}s) {TIMEOUT_MARK}: the test took longer than its time limit "
-                    "(an infinite loop?)", pytrace=False)
-
-    def cancel():
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-
-    item.cancel_timeout = cancel
-    signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, settings.timeout, 1.0)
-    return True
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if str(item.path) in _timed_out:
-        pytest.fail("not run: an earlier test of this kata ran out of time (an infinite loop?)", pytrace=False)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call):
-    report = yield
-    if report.failed and TIMEOUT_MARK in _message(report):
-        _timed_out.add(str(item.path))
-    return report
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not _events:
         return
@@ -108,7 +68,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 def _kind(report: pytest.TestReport) -> str:
     """Why the test failed: recorded by the kata plugin from the exception's type, or a time limit."""
-    if TIMEOUT_MARK in _message(report) or str(report.fspath) in _timed_out and report.when == "setup":
+    if time_limits.TIMEOUT_MARK in _message(report) or str(report.fspath) in time_limits.timed_out and report.when == "setup":
         return FailureKind.TIMEOUT.value
     kinds = [value for key, value in report.user_properties if key == FAILURE_KIND]
     return kinds[-1] if kinds else FailureKind.ERROR.value

@@ -26,7 +26,7 @@ from harness.checker import settings
 from harness.run import processes, pytest_shim
 
 # The modules a cold run's pytest rewrites besides those of its plugins' distributions.
-REWRITTEN_HERE = ("conftest", "harness.checker.events", "harness.checker.pytest_plugin")
+REWRITTEN_HERE = ("conftest", "harness.checker.events", "harness.checker.pytest_plugin", "harness.checker.time_limits")
 
 # What a kata run imports before it reaches the kata: imported once by the fork server. Never the
 # katas (jaxtyping's import hook must see them imported fresh), never a suite.
@@ -180,7 +180,7 @@ def _preload() -> None:
     # In a cold run's order: pytest's plugins (not those the configuration turns off), the harness's, the rest.
     blocked = _blocked_plugins(Path.cwd())
     entry_modules = [entry.module for entry in importlib.metadata.entry_points(group="pytest11") if entry.name not in blocked]
-    for name in [*entry_modules, "harness.checker.events", "harness.checker.pytest_plugin", *PRELOAD]:
+    for name in [*entry_modules, *REWRITTEN_HERE[1:], *PRELOAD]:
         if name.split(".")[0] in rewritten or name in rewritten:
             continue
         try:

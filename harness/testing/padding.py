@@ -5,9 +5,11 @@ from torch import Tensor
 from harness.testing.data import random_tokens
 
 
-def left_padded(lengths: "list[int]", d_vocab: int, *, seed: int, pad: int, device="cpu") -> "tuple[Tensor, Tensor]":
-    """Random prompts of these lengths, left-padded with `pad` to the longest: (tokens, attention_mask)."""
-    width = max(lengths)
+def left_padded(lengths: "list[int]", d_vocab: int, *, seed: int, pad: int, device="cpu",
+                width: "int | None" = None) -> "tuple[Tensor, Tensor]":
+    """Random prompts of these lengths, left-padded with `pad` to the longest (or to `width`, so that
+    every row is padded): (tokens, attention_mask)."""
+    width = width or max(lengths)
     tokens = random_tokens(len(lengths), width, d_vocab, seed=seed, device=device)
     mask = torch.zeros(len(lengths), width, dtype=torch.long, device=device)
     for row, length in enumerate(lengths):

@@ -9,7 +9,7 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
-from harness.testing.context import check_refused_up_front
+from harness.testing.context import check_refused_up_front, eos_zero_is_reached
 from harness.testing.data import random_tokens
 from harness.testing.dtypes import check_caches_on_meta, check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_generate_banning_ngrams, hf_gpt2, reference_gpt2
@@ -38,17 +38,25 @@ def test_greedy_equals_uncached_generation_and_hugging_face(seed, eos, device):
                  kata=KATA, what="cached greedy generation vs Hugging Face's generate(do_sample=False)", axes="batch total_len", hint=hint)
 
 
-@pytest.mark.parametrize("options", SAMPLING, ids=[str(o) for o in SAMPLING])
-def test_sampling_with_the_same_seed_equals_uncached_generation(options, device):
+# eos=0 where id 0 is drawn at all (top_k=6 leaves it out of these draws)
+SAMPLED_ENDS = [(options, EOS) for options in SAMPLING] + [(SAMPLING[0], 0), (SAMPLING[2], 0)]
+
+
+@pytest.mark.parametrize("options, eos", SAMPLED_ENDS, ids=[f"{options}-eos={eos}" for options, eos in SAMPLED_ENDS])
+def test_sampling_with_the_same_seed_equals_uncached_generation(options, eos, device):
     model = reference_gpt2(CFG, 1, str(device))
     prompt = random_tokens(4, 3, CFG.d_vocab, seed=21, device=device)
     torch.manual_seed(5)
-    expected = uncached_generate(model, prompt, 15, eos_token_id=EOS, do_sample=True, **options)
+    expected = uncached_generate(model, prompt, 15, eos_token_id=eos, do_sample=True, **options)
+    if eos == 0:
+        eos_zero_is_reached(expected, prompt.shape[1])
     torch.manual_seed(5)
-    actual = generate_with_cache(model, prompt, 15, eos_token_id=EOS, do_sample=True, **options)
-    check_tensor(actual, expected, kata=KATA, what=f"cached sampled generation with {options}", axes="batch total_len",
+    actual = generate_with_cache(model, prompt, 15, eos_token_id=eos, do_sample=True, **options)
+    check_tensor(actual, expected, kata=KATA, what=f"cached sampled generation with {options} and eos_token_id={eos}",
+                 axes="batch total_len",
                  hint="Pass every option through to parts.sample_next_token, with the whole sequence so far (the prompt "
-                 "too) as its tokens: the penalties count them.")
+                 "too) as its tokens: the penalties count them." + (" And test `eos_token_id is not None`: 0 is a real id."
+                                                                   if eos == 0 else ""))
 
 
 @pytest.mark.parametrize("batch, prompt_len, new", [(1, 5, 6), (3, 2, 9)])
@@ -230,15 +238,17 @@ def test_the_cache_speedup_is_measured_and_reported(benchmark, device):
     benchmark.extra_info.update(positions_cached=sum(cached_work.calls), positions_uncached=sum(uncached_work.calls))
 
 
-def test_a_float64_model_generates_as_it_does_uncached(device):
-    """The cache takes the model's dtype: a float32 cache under a float64 model cannot be read by its attention."""
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
+def test_a_model_in_another_dtype_generates_as_it_does_uncached(dtype, device):
+    """The cache takes the model's dtype: a float32 cache under a float64 or bfloat16 model cannot be
+    read by its attention, or rounds its keys and values differently from the uncached loop."""
     model = reference("model.gpt2")(CFG)
     model.load_state_dict(reference_gpt2(CFG, 3, "cpu").state_dict())
-    model = model.to(device=device, dtype=torch.float64).eval()
+    model = model.to(device=device, dtype=dtype).eval()
     prompt = random_tokens(2, 4, CFG.d_vocab, seed=13, device=device)
     check_tensor(generate_with_cache(model, prompt, 10, eos_token_id=EOS, do_sample=False),
                  uncached_generate(model, prompt, 10, eos_token_id=EOS, do_sample=False), kata=KATA,
-                 what="cached greedy generation of a float64 model vs parts.generate", axes="batch total_len",
+                 what=f"cached greedy generation of a {dtype} model vs parts.generate", axes="batch total_len",
                  hint="Make the KVCache in the model's dtype and on its device (from next(model.parameters())).")
 
 

@@ -143,5 +143,6 @@ def test_an_unexpected_key_without_the_prefix_is_still_an_error(device):
     state = as_older_transformers_saved(hf_gpt2(cfg, 0, str(device)).state_dict(), cfg, list(OLD_FORMS))
     state["h.0.attn.c_attn.extra"] = torch.zeros(cfg.d_model, device=device)
     error = error_raised_by_loading(state, cfg, device, "an unexpected key 'h.0.attn.c_attn.extra'")
-    assert "h.0.attn.c_attn.extra" in str(error), (
-        f"The error should name the unexpected key 'h.0.attn.c_attn.extra'; it said: {error!r}\n{stuck(KATA)}")
+    assert "'h.0.attn.c_attn.extra'" in str(error) and "transformer.h.0.attn.c_attn.extra" not in str(error), (
+        f"The error should name the unexpected key as the caller wrote it, 'h.0.attn.c_attn.extra' (not the name it "
+        f"was mapped to, with the prefix added); it said: {error!r}\n{stuck(KATA)}")

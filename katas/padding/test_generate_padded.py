@@ -6,7 +6,7 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
-from harness.testing.context import check_refused_up_front
+from harness.testing.context import check_refused_up_front, eos_zero_is_reached
 from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.padding import left_padded, real_part
@@ -87,6 +87,19 @@ def test_sampling_with_the_same_seed_equals_hugging_face(seed, options, device):
                  hint="Sample every row at every step, finished ones too, then overwrite those with the pad id.")
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_eos_id_of_0_ends_rows_as_in_hugging_face(seed, device):
+    model, hf = models(seed, device)
+    prompt, mask = left_padded([2, 4, 1], CFG.d_vocab, seed=seed + 85, pad=5, device=device)
+    torch.manual_seed(seed)
+    expected = hf_generate(hf, prompt, attention_mask=mask, max_new_tokens=12, do_sample=True, top_k=0, eos_token_id=0, pad_token_id=5)
+    eos_zero_is_reached(expected, prompt.shape[1])
+    torch.manual_seed(seed)
+    actual = generate_padded(model, prompt, mask, 12, eos_token_id=0, pad_token_id=5, do_sample=True)
+    check_tokens(actual, expected, what="sampled generation with eos_token_id=0, pad_token_id=5 vs Hugging Face",
+                 hint="0 is a real token id: test `eos_token_id is not None`, never its truthiness.")
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_a_pad_token_other_than_eos_and_a_list_of_eos_ids_equal_hugging_face(seed, device):
     model, hf = models(seed, device)
@@ -124,17 +137,21 @@ def test_stops_once_every_row_has_finished(device):
         f"{tuple(tokens.shape)}. Stop as soon as every row has finished.")
 
 
-@pytest.mark.parametrize("prompt_len, new", [(CFG.n_ctx, 1), (30, 11), (1, CFG.n_ctx)])
-def test_going_past_the_context_is_an_error_up_front(prompt_len, new, device):
+@pytest.mark.parametrize("every_row_padded", [False, True], ids=["a full row", "every row padded"])
+@pytest.mark.parametrize("prompt_len, new", [(CFG.n_ctx, 1), (30, 11), (2, CFG.n_ctx - 1)])
+def test_going_past_the_context_is_an_error_up_front(prompt_len, new, every_row_padded, device):
+    """The prompt's columns count, padding included: the positions past n_ctx would be written."""
     model = reference_gpt2(CFG, 0, str(device))
-    prompt, mask = left_padded([prompt_len, 1], CFG.d_vocab, seed=92, pad=EOS, device=device)
+    lengths = [prompt_len - 1, 1] if every_row_padded else [prompt_len, 1]
+    prompt, mask = left_padded(lengths, CFG.d_vocab, seed=92, pad=EOS, device=device, width=prompt_len)
     check_refused_up_front(lambda: generate_padded(model, prompt, mask, new, do_sample=False), model, prompt_len, new,
                            kata=KATA, what=f"generate_padded with {prompt_len} prompt columns and max_new_tokens={new}")
 
 
-def test_exactly_filling_the_context_works(device):
+@pytest.mark.parametrize("lengths", [[30, 2], [29, 2]], ids=["a full row", "every row padded"])
+def test_exactly_filling_the_context_works(lengths, device):
     model = reference_gpt2(CFG, 0, str(device))
-    prompt, mask = left_padded([30, 2], CFG.d_vocab, seed=93, pad=EOS, device=device)
+    prompt, mask = left_padded(lengths, CFG.d_vocab, seed=93, pad=EOS, device=device, width=30)
     tokens = generate_padded(model, prompt, mask, 10, do_sample=False)
     assert tuple(tokens.shape) == (2, CFG.n_ctx), f"30 + 10 tokens fill n_ctx=40 exactly: got shape {tuple(tokens.shape)}"
 

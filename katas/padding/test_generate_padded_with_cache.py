@@ -6,7 +6,7 @@ import torch
 from harness.config import Config
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
-from harness.testing.context import check_refused_up_front
+from harness.testing.context import check_refused_up_front, eos_zero_is_reached
 from harness.testing.dtypes import check_caches_on_meta, check_loop_on_meta
 from harness.testing.oracles import hf_generate, hf_gpt2, reference_gpt2
 from harness.testing.padding import left_padded
@@ -67,10 +67,13 @@ def test_each_step_after_the_prefill_feeds_one_token(device):
         f"token), got {counter.calls}. The cache holds the rest: feed it only what it has not seen.")
 
 
+@pytest.mark.parametrize("every_row_padded", [False, True], ids=["a full row", "every row padded"])
 @pytest.mark.parametrize("prompt_len, new", [(30, 11), (CFG.n_ctx, 1)])
-def test_past_the_context_is_refused_up_front(prompt_len, new, device):
+def test_past_the_context_is_refused_up_front(prompt_len, new, every_row_padded, device):
+    """The prompt's columns count, padding included."""
     model = reference_gpt2(CFG, 0, str(device))
-    prompt, mask = left_padded([prompt_len, 1], CFG.d_vocab, seed=24, pad=0, device=device)
+    lengths = [prompt_len - 1, 1] if every_row_padded else [prompt_len, 1]
+    prompt, mask = left_padded(lengths, CFG.d_vocab, seed=24, pad=0, device=device, width=prompt_len)
     check_refused_up_front(lambda: generate_padded_with_cache(model, prompt, mask, new, do_sample=False), model, prompt_len,
                            new, kata=KATA, what=f"generate_padded_with_cache with {prompt_len} prompt columns and {new} new")
     fits = generate_padded_with_cache(model, prompt[:, : CFG.n_ctx - new], mask[:, : CFG.n_ctx - new], new, do_sample=False)
@@ -82,6 +85,18 @@ def test_leaves_its_inputs_unchanged(device):
     prompt, mask = left_padded([3, 1], CFG.d_vocab, seed=25, pad=0, device=device)
     check_inputs_unchanged(lambda p, m: generate_padded_with_cache(model, p, m, 3, do_sample=False), prompt, mask, kata=KATA,
                            what="generate_padded_with_cache")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_eos_id_of_0_ends_rows_as_generate_padded_does(seed, device):
+    model = reference_gpt2(CFG, seed, str(device))
+    prompt, mask = left_padded([2, 4, 1], CFG.d_vocab, seed=seed + 85, pad=5, device=device)
+    torch.manual_seed(seed)
+    expected = reference("padding.generate_padded")(model, prompt, mask, 12, eos_token_id=0, pad_token_id=5, do_sample=True)
+    eos_zero_is_reached(expected, prompt.shape[1])
+    torch.manual_seed(seed)
+    check_tokens(generate_padded_with_cache(model, prompt, mask, 12, eos_token_id=0, pad_token_id=5, do_sample=True), expected,
+                 what="sampled tokens with eos_token_id=0 vs generate_padded")
 
 
 def test_an_eos_list_without_a_pad_id_pads_with_its_first_id_as_generate_padded(device):
