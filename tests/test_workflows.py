@@ -51,6 +51,14 @@ def run_step(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
                           text=True, env={"PATH": os.environ["PATH"], **env}, timeout=60)
 
 
+def test_upstream_ci_skips_itself_in_a_repository_made_from_the_template():
+    """A learner's repository (made from this template) is not a template: there ci.yml runs nothing,
+    and an edited stub (which check-stubs refuses) leaves the learner's checks green."""
+    jobs = load(ROOT / ".github" / "workflows" / "ci.yml")["jobs"]
+    assert jobs and all(job.get("if") == "github.event.repository.is_template" for job in jobs.values()), \
+        {name: job.get("if") for name, job in jobs.items()}
+
+
 def test_the_instructor_template_is_not_a_workflow_here():
     assert INSTRUCTOR.is_file() and INSTRUCTOR.parent.name == "instructor"
     assert not (ROOT / ".github" / "workflows" / INSTRUCTOR.name).exists()
