@@ -237,6 +237,18 @@ def test_solution_is_shown_only_once_the_kata_passes_with_why_it_matters(monkeyp
     assert kata_.why[:40] in out and "torch.triu" in out and "reference/attention/causal_mask.py" in out
 
 
+def test_solution_without_a_name_shows_the_last_kata_done(monkeypatch, capsys):
+    from harness.run.results import KataResult, TestOutcome
+
+    results = {kata.id: KataResult(kata) for kata in manifest.katas()}
+    monkeypatch.setattr(cli, "collect", lambda katas, **kwargs: {kata.id: results[kata.id] for kata in katas})
+    assert cli.main(["solution"]) == 1 and "No kata is done yet" in capsys.readouterr().out
+    for kata_id in ("layernorm.layer_norm", "attention.causal_mask"):  # the causal mask comes later in the curriculum
+        results[kata_id].add(TestOutcome("n", "test_one", "passed"))
+    assert cli.main(["solution"]) == 0
+    assert "Causal mask: done" in capsys.readouterr().out
+
+
 def test_watch_reads_keys_while_waiting_and_none_without_a_terminal(tmp_path):
     from harness.commands.watch import Keys
 

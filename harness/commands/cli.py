@@ -100,15 +100,23 @@ def hint(args: argparse.Namespace) -> int:
 
 
 def _configure_solution(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kata", metavar="KATA", help="its id, number, name or file (attention.causal_mask, 5, causal_mask, ...)")
+    parser.add_argument("kata", metavar="KATA", nargs="?",
+                        help="its id, number, name or file (attention.causal_mask, 5, causal_mask, ...); default: the last kata done")
     parser.add_argument("--fresh", action="store_true", help="run its tests again, even if its file did not change")
 
 
-SIDE_BY_SIDE_WIDTH = 160  # columns from which the two files are shown side by side
+SIDE_BY_SIDE_WIDTH = 120  # columns from which the two files are shown side by side
 
 
 def solution(args: argparse.Namespace) -> int:
     """The reference beside the learner's code, and why the kata matters: only once it passes."""
+    if args.kata is None:  # the last kata done, in learning order: what the learner just finished
+        results = collect(list(manifest.katas()), quiet=True)
+        done = [kata for kata in manifest.katas() if results[kata.id].status == "done"]
+        if not done:
+            console.print("No kata is done yet: `kata solution` shows a kata's reference once its tests pass. `kata next` says where to start.")
+            return 1
+        args.kata = done[-1].id
     try:
         kata = manifest.find(args.kata)
     except KeyError as error:

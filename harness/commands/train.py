@@ -368,7 +368,9 @@ def run(args: argparse.Namespace) -> int:
             f"{len(train_windows):,} training and {len(eval_windows):,} held-out windows of {cfg.n_ctx}\n"
             f"model: {n_params / 1e6:.1f}M parameters (d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads); "
             f"{args.steps} steps of {args.batch_size} windows x {processes(world)} on {device.type}; "
-            f"a model that knows nothing scores {math.log(cfg.d_vocab):.2f}"
+            f"a model that knows nothing scores {math.log(cfg.d_vocab):.2f}\n"
+            + ("code: your katas (model, windows, loss, training loop), from katas/" if args.mine else
+               "code: the reference solutions; `kata train --mine` trains with yours (katas/)")
         )
         progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=args.quiet or rank != 0)
