@@ -55,9 +55,12 @@ class Grade:
 
     @property
     def contained(self) -> bool:
-        """Whether every kata's code ran walled in by namespaces (as root, or in a user namespace)."""
-        ran = [result.protections for result in self.results.values() if result.tests]
-        return all(any(line.startswith(CONTAINED_BY) for line in protections) for protections in ran)
+        """Whether the workers were walled in by namespaces (as root, or in a user namespace): one said
+        so, and none said it had none. (A kata whose worker died before it could say, a learner's
+        hang or crash, does not make an honest grade "not contained".)"""
+        reported = [line for result in self.results.values() for line in result.protections]
+        return any(line.startswith(CONTAINED_BY) for line in reported) and not any(line.startswith("no namespaces")
+                                                                                    for line in reported)
 
     @property
     def containment(self) -> str:
