@@ -117,23 +117,23 @@ class _Encoder:
             data["grad"] = self._blob(tensor.grad)
         return data
 
-    def shared_object(self, obj, name: str):
+    def _share_once(self, obj, kind: str, make_entry) -> "tuple[dict, bool]":
+        """`obj` by its shared id; and whether this is the first time it is sent (then its state goes too)."""
         sid = self.peer.shared_id(obj)
         if sid is not None:
-            return {"$": "object", "sid": sid}
-        entry = _SharedObject(obj)
+            return {"$": kind, "sid": sid}, False
+        entry = make_entry(obj)
         sid = self.peer.share(obj, entry, scoped=True)
         entry.remember()
-        return {"$": "object", "sid": sid, "class": name, "state": self.encode(dict(vars(obj)))}
+        return {"$": kind, "sid": sid}, True
+
+    def shared_object(self, obj, name: str):
+        encoded, first = self._share_once(obj, "object", _SharedObject)
+        return {**encoded, "class": name, "state": self.encode(dict(vars(obj)))} if first else encoded
 
     def generator(self, generator: torch.Generator):
-        sid = self.peer.shared_id(generator)
-        if sid is not None:
-            return {"$": "generator", "sid": sid}
-        entry = _generator_shared(generator)
-        sid = self.peer.share(generator, entry, scoped=True)
-        entry.remember()
-        return {"$": "generator", "sid": sid, "device": str(generator.device), "state": self._blob(generator.get_state())}
+        encoded, first = self._share_once(generator, "generator", _generator_shared)
+        return {**encoded, "device": str(generator.device), "state": self._blob(generator.get_state())} if first else encoded
 
     def module(self, module: nn.Module):
         handle = self.peer.handle_for(module)
