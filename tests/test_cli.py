@@ -249,6 +249,32 @@ def test_solution_without_a_name_shows_the_last_kata_done(monkeypatch, capsys):
     assert "Causal mask: done" in capsys.readouterr().out
 
 
+def test_watch_reruns_a_saved_kata_that_was_done_and_makes_a_regression_current(monkeypatch, capsys):
+    from harness.commands import watch
+    from harness.run import runner
+    from harness.run.results import KataResult, TestOutcome
+
+    order = list(manifest.katas())
+    current = manifest.get("attention.attention_pattern")
+    done_before = [kata for kata in order[:order.index(current)]]
+    before = {str(kata.file): 1 for kata in order}
+    saved = manifest.get("layernorm.layer_norm")
+    monkeypatch.setattr(watch, "snapshot", lambda folder: {**before, str(saved.file): 2, str(current.file): 2})
+    assert watch.changed_katas(before, order, current) == [saved] and saved in done_before
+
+    def verdicts(katas, *args, **kwargs):
+        result = KataResult(katas[0])
+        result.add(TestOutcome("n", "test_one", "failed", "wrong"))
+        return {katas[0].id: result}
+
+    monkeypatch.setattr(runner, "run_katas", verdicts)
+    from harness.commands.status import console
+
+    assert watch._regression([saved], console) is saved
+    out = capsys.readouterr().out
+    assert "Regression" in out and saved.title in out
+
+
 def test_watch_reads_keys_while_waiting_and_none_without_a_terminal(tmp_path):
     from harness.commands.watch import Keys
 

@@ -1,7 +1,9 @@
 """`kata watch`: reruns the current kata's tests whenever a file under katas/ is saved.
 
 The current kata is the first one not done. Each run clears the screen and shows the verdict: the
-first failure in short form, or a "done" banner and the next kata, whose tests then run at once.
+failure, whole, or a "done" banner and the next kata, whose tests then run at once. A save to a
+kata that was done reruns that kata first: a regression is shown before anything else, and that
+kata is the current one until it passes again.
 Runs are warm (harness.run.runner's fork server: torch, Hypothesis and pytest are imported once). In a
 terminal, keys work while it waits: h shows the next hint, q quits; when stdin is not a terminal
 there are no keys (Ctrl-C stops it). File events come from watchfiles; where none arrive (some
@@ -17,8 +19,8 @@ from pathlib import Path
 from harness import manifest
 from harness.failures import FailureKind
 from harness.manifest import Kata
+from harness.untrusted import Sink, shown
 
-FAILURE_LINES = 15  # lines of the first failure shown: the short form
 KEY_POLL = 0.1  # seconds between looks at the keyboard while waiting for a save
 
 
@@ -133,14 +135,29 @@ def run_tests(kata: Kata):
         console.print(f"[yellow]Not started[/]: replace `raise NotImplementedError` in {kata.relative(kata.file)}")
         return result
     console.print(f"[red]{result.status}[/]: {result.passed} passed, {len(failures)} failed (stopped at the first failure)")
-    if failures:
-        first = failures[0]
-        lines = (first.message or first.output or "failed").strip().splitlines()
-        console.print(f"\n[bold]{first.name}[/]")
-        console.print("\n".join(lines[:FAILURE_LINES]), markup=False, highlight=False)
-        if len(lines) > FAILURE_LINES:
-            console.print(f"... ({len(lines) - FAILURE_LINES} more lines: pytest {kata.relative(kata.test_file)} -x)")
+    if failures:  # the verdict `kata` and the reports show, whole
+        name, _, rest = result.verdict.partition(": ")
+        console.print(f"\n[bold]{shown(name, Sink.TERMINAL)}[/]")
+        console.print(shown(rest, Sink.TEXT), markup=False, highlight=False)
     return result
+
+
+def changed_katas(before: dict, order: list, current: Kata) -> list:
+    """The katas before `current` in learning order whose file was saved since `before`: done then."""
+    now = snapshot(manifest.ROOT / "katas")
+    return [kata for kata in order[:order.index(current)] if before.get(str(kata.file)) != now.get(str(kata.file))]
+
+
+def _regression(katas: list, console) -> "Kata | None":
+    """Rerun the katas that were done and were saved again; the first that fails now is the current kata."""
+    from harness.run.runner import run_katas
+
+    for kata in katas:
+        result = run_katas([kata], "-x", warm=True)[kata.id]
+        if result.status != "done":
+            console.print(f"[bold red]Regression[/]: {kata.title} was done and fails now ({kata.relative(kata.file)}).")
+            return kata
+    return None
 
 
 def _show_hint(kata: Kata, level: int) -> None:
@@ -188,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
                         return 0
                     level += 1
                     _show_hint(kata, level)
+                regressed = _regression(changed_katas(before_run, order, kata), console)
+                if regressed is not None:
+                    kata, clear = regressed, False  # the regression's line stays above its verdict
     except KeyboardInterrupt:
         return 0
     console.print("[bold green]Every kata is done: you have built GPT-2.[/] Try: kata demo")
