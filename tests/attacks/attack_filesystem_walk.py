@@ -110,7 +110,7 @@ def _search_in(place: str, deadline: float, budget: int) -> "bytes | None":
                 continue
             try:
                 for text in _candidates(data):
-                    if NEEDLE in text and b"kata-attack-marker" not in text and (function := _working(text)) is not None:
+                    if NEEDLE in text and b"kata-attack" not in text and (function := _working(text)) is not None:
                         return function
             except Exception:  # noqa: BLE001 - a pack it cannot read to the end: the next file
                 continue
