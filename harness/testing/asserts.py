@@ -77,10 +77,15 @@ def _mismatch_summary(actual: Tensor, expected: Tensor, close: Tensor, *, atol: 
     lines = [f"Mismatched elements: {wrong} / {close.numel()} ({100 * wrong / close.numel():.1f}%)"]
     if expected.is_floating_point():
         a, e = actual.detach().double()[~close], expected.detach().double()[~close]
-        absolute = (a - e).abs().nan_to_num(nan=math.inf)
-        relative = (absolute / e.abs()).nan_to_num(nan=math.inf)
-        lines.append(f"Greatest absolute difference: {absolute.max().item():.6g} (up to {atol:g} allowed)")
-        lines.append(f"Greatest relative difference: {relative.max().item():.6g} (up to {rtol:g} allowed)")
+        finite = a.isfinite() & e.isfinite()
+        if finite.any():  # differences between numbers; an infinity or a NaN is counted apart, not as 1.8e308
+            absolute = (a - e)[finite].abs()
+            relative = absolute / e[finite].abs()
+            lines.append(f"Greatest absolute difference: {absolute.max().item():.6g} (up to {atol:g} allowed)")
+            lines.append(f"Greatest relative difference: {relative.max().item():.6g} (up to {rtol:g} allowed)")
+        if not finite.all():
+            lines.append(f"{int((~finite).sum())} of them are infinite or NaN on one side where the other is not (or infinite "
+                         "with the other sign)")
     return "\n".join(lines)
 
 
