@@ -172,8 +172,7 @@ def grade_command(args: argparse.Namespace) -> int:
 
     limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
     kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
-    with console.status("Grading..."):
-        result = grade(args.learner, kata_ids, limits, out=args.out)
+    result = grade(args.learner, kata_ids, limits, out=args.out, progress=_grading_progress(kata_ids))
     if not result.contained:  # the first line printed: a grade anyone could have forged must not pass for one
         console.print(f"[red]{NOT_CONTAINED}[/] ({shown(result.containment, Sink.TERMINAL)})")
     if result.error:
@@ -193,6 +192,22 @@ def grade_command(args: argparse.Namespace) -> int:
                       "(docs/instructors.md); --uncontained accepts it.")
         return 3
     return 0
+
+
+def _grading_progress(kata_ids: "list[str] | None"):
+    """A line on stderr as each kata's grading starts (stdout keeps the verdict lines and the score)."""
+    from rich.console import Console
+
+    errors = Console(stderr=True, highlight=False)
+    total = len(kata_ids) if kata_ids else len(list(manifest.katas()))
+    numbers = {kata.id: number for number, kata in enumerate(manifest.katas(), start=1)}
+    started: list[str] = []
+
+    def progress(finished: int, tests: int, kata) -> None:
+        if kata is not None and kata.id not in started:
+            started.append(kata.id)
+            errors.print(f"grading {len(started)}/{total}: #{numbers.get(kata.id, '?')} {kata.title} ({finished} of {tests} tests run)")
+    return progress
 
 
 def hashes(args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ EXERCISM_OUTPUT_LIMIT = 500
 
 
 NOT_CONTAINED = "not contained: this grade can be forged"
-CONTAINED_BY = "new PID namespace"  # the protection line of a worker walled in by namespaces
+NO_NAMESPACES = "no namespaces"  # how a worker that could not wall itself in begins its protections line
 
 
 @dataclass
@@ -55,19 +55,17 @@ class Grade:
 
     @property
     def contained(self) -> bool:
-        """Whether the workers were walled in by namespaces (as root, or in a user namespace): one said
-        so, and none said it had none. (A kata whose worker died before it could say, a learner's
-        hang or crash, does not make an honest grade "not contained".)"""
-        reported = [line for result in self.results.values() for line in result.protections]
-        return any(line.startswith(CONTAINED_BY) for line in reported) and not any(line.startswith("no namespaces")
-                                                                                    for line in reported)
+        """Whether no worker said it ran without namespaces. A worker says what walls it raised before
+        any learner code runs in it; one that never said (no learner code needed one: untouched
+        stubs; or it died before it could) ran nothing uncontained."""
+        return not any(line.startswith(NO_NAMESPACES) for result in self.results.values() for line in result.protections)
 
     @property
     def containment(self) -> str:
         """Why not contained, in the workers' words (their first protection line that says so)."""
         for result in self.results.values():
             for line in result.protections:
-                if line.startswith("no namespaces"):
+                if line.startswith(NO_NAMESPACES):
                     return line
         return "the workers reported no namespaces"
 

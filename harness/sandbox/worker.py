@@ -51,6 +51,8 @@ def main() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
     if linux and settings.get("contain"):
         code_dir, work = _contain(libc, code_dir, fd, settings, protections)
+    else:  # said in the same words as a refused unshare: kata grade reads "no namespaces" as not contained
+        protections.append("no namespaces (" + ("containment turned off" if linux else f"none on {sys.platform}") + ")")
     os.chdir(work)
     os.environ.clear()
     os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
