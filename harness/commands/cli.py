@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 from harness import manifest
 from harness.commands.status import STYLES, collect, console, next_kata, print_next, status_json
 from harness.manifest import Kata
+from harness.untrusted import Sink, shown
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,9 @@ def status(args: argparse.Namespace) -> int:
         return 0
     numbers = {kata.id: number for number, kata in enumerate(manifest.katas(), start=1)}
     for kata_id, result in results.items():
-        detail = f"  {result.first_failure[:110]}" if result.status in ("failing", "broken") else ""
-        console.print(f"{numbers[kata_id]:>3}  [{STYLES[result.status]}]{result.status:<11}[/] {result.kata.title}{detail}")
+        console.print(f"{numbers[kata_id]:>3}  [{STYLES[result.status]}]{result.status:<11}[/] {result.kata.title}")
+        if result.status in ("failing", "broken"):  # its most telling failure, whole, under it
+            console.print(textwrap.indent(shown(result.verdict, Sink.TEXT), "     "), markup=False, highlight=False)
     done = sum(result.status == "done" for result in results.values())
     console.print(f"\n{done} of {len(results)} katas done.\n")
     print_next(results)
