@@ -165,6 +165,16 @@ def test_an_exception_there_is_raised_here_as_its_builtin_type(peers):
     assert isinstance(caught.value, wire.RemoteError) and caught.value.remote_type == "ValueError"
 
 
+@pytest.mark.parametrize("error", [KeyError("no 'x' here"), KeyError("plain"), ValueError("it's wrong")], ids=repr)
+def test_an_exception_reads_the_same_on_both_sides(peers, error):
+    def fail():
+        raise error
+
+    with pytest.raises(type(error)) as caught:
+        remote(peers, "fail", fail)()
+    assert str(caught.value) == str(error)
+
+
 def test_private_attributes_of_the_checkers_objects_are_out_of_reach(peers):
     class Secret:
         _key = "hidden"

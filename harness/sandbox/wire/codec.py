@@ -218,7 +218,7 @@ class _Encoder:
         return {
             "type": type(error).__name__ if not isinstance(error, RemoteError) else error.remote_type,
             "builtin": _builtin_base(error),
-            "message": str(error),
+            "message": _message(error),
             "traceback": getattr(error, "remote_traceback", "") or "".join(traceback.format_list(learner)),
             "learner_line": [learner[-1].filename, learner[-1].lineno, learner[-1].line] if learner else
             getattr(error, "learner_line", None),
@@ -252,6 +252,14 @@ def _encoding_of(cls: type) -> str:
     if cls not in _encoding_by_type:
         _encoding_by_type[cls] = next((method for test, method in _ENCODINGS if test(cls)), "_object")
     return _encoding_by_type[cls]
+
+
+def _message(error: BaseException) -> str:
+    """The text the error was raised with: a KeyError's str() quotes its message (KeyError('a') says
+    "'a'"), so raising str() again on the other side would quote it twice."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
 
 
 def _shareable_name(peer: Peer, value) -> "str | None":
