@@ -171,7 +171,6 @@ def _configure_grade(parser: argparse.ArgumentParser) -> None:
 def grade_command(args: argparse.Namespace) -> int:
     from harness.grading.grade import NOT_CONTAINED, ReportError, grade, write_reports
     from harness.run.runner import Limits
-    from harness.untrusted import Sink, shown
 
     limits = Limits(test_timeout=args.timeout, memory_gib=args.memory_limit, kata_budget=args.kata_budget, budget=args.budget)
     kata_ids = [manifest.find(name).id for name in args.kata] if args.kata else None  # any name a kata goes by
