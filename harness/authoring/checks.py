@@ -19,7 +19,7 @@ from harness.authoring.stubs import is_untouched
 from harness.failures import FailureKind
 from harness.manifest import Kata
 from harness.run.results import NOT_IMPLEMENTED
-from harness.run.runner import run_katas
+from harness.run.runner import Limits, run_katas, threads_side_by_side
 
 MUTANTS = manifest.ROOT / "tests" / "mutants"
 MIN_MUTANTS_PER_KATA = 3
@@ -88,7 +88,7 @@ def mutants_of(kata: Kata) -> list[Mutant]:
     ]
 
 
-def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process") -> tuple[Mutant, str, str]:
+def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process", jobs: int = 1) -> tuple[Mutant, str, str]:
     """Run the kata's suite against the mutant: ("caught", first failing test), ("survived", "") or
     ("error", why) when no test could run."""
     folder = workdir / mode / mutant.kata.id / mutant.name
@@ -98,7 +98,8 @@ def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process") -> tuple
     # A mutant with a hint runs every test: its verdict is the most telling of all its failures.
     stop_early = () if mutant.hint else ("-x",)
     result = run_katas([mutant.kata], *stop_early, "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode],
-                       warm=True)[mutant.kata.id]  # forked from one server that imported torch once: ~3 s less per mutant
+                       # forked from one server that imported torch once: ~3 s less per mutant
+                       limits=Limits(threads=threads_side_by_side(jobs)), warm=True)[mutant.kata.id]
     failures = [test for test in result.tests if test.outcome == "failed"]
     if not failures:
         return mutant, "survived", ""
@@ -126,7 +127,7 @@ def check_mutants(kata_ids: "list[str] | None" = None, jobs: int = 2, report=pri
     for mutant, _ in everything:
         mutant.source()  # a mutant whose text no longer matches the reference fails here, before minutes of runs
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=jobs) as pool:
-        for (mutant, verdict, detail), (_, mode) in zip(pool.map(lambda each: run_mutant(each[0], Path(tmp), each[1]), everything),
+        for (mutant, verdict, detail), (_, mode) in zip(pool.map(lambda each: run_mutant(each[0], Path(tmp), each[1], jobs), everything),
                                                         everything):
             shown = detail.splitlines()[0] if verdict == "caught" and detail else ""
             report(f"{verdict:>8}  {mutant.kata.id}/{mutant.name} ({mode})  {shown}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from harness import manifest
 from harness.authoring.stubs import stub_source
 from harness.manifest import Kata
-from harness.run.runner import run_katas
+from harness.run.runner import Limits, run_katas, threads_side_by_side
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,14 @@ def generate(kata: Kata) -> list[Generated]:
     return found
 
 
-def run(mutant: Generated, workdir: Path) -> tuple[Generated, bool]:
+def run(mutant: Generated, workdir: Path, jobs: int = 1) -> tuple[Generated, bool]:
     """Whether the kata's suite kills the mutant (a failing test, a crash, or a time-out)."""
     folder = workdir / mutant.kata.id / str(mutant.number)
     folder.mkdir(parents=True)
     path = folder / f"{mutant.kata.name}.py"
     path.write_text(mutant.source, encoding="utf-8")
-    result = run_katas([mutant.kata], "-x", "-p", "no:cacheprovider", "--reference", f"--swap={mutant.kata.id}={path}", warm=True)
+    result = run_katas([mutant.kata], "-x", "-p", "no:cacheprovider", "--reference", f"--swap={mutant.kata.id}={path}",
+                        limits=Limits(threads=threads_side_by_side(jobs)), warm=True)
     return mutant, any(test.outcome == "failed" for test in result[mutant.kata.id].tests)
 
 
@@ -107,7 +108,7 @@ def main(argv: "list[str] | None" = None) -> int:
     with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(args.jobs) as pool:
         for kata in katas_named(args.names):
             mutants = generate(kata)
-            outcomes = list(pool.map(lambda mutant: run(mutant, Path(workdir)), mutants))
+            outcomes = list(pool.map(lambda mutant: run(mutant, Path(workdir), args.jobs), mutants))
             survivors = [mutant for mutant, killed in outcomes if not killed]
             killed_total += len(mutants) - len(survivors)
             count_total += len(mutants)

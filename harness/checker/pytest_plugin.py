@@ -68,6 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
         why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
         raise pytest.UsageError(f"--device cuda: {why}. Run without --device (the CPU) instead.")
     loader.configure(reference=reference, swaps=swaps)
+    threads = CheckerSettings.from_env().threads
+    if threads:
+        torch.set_num_threads(threads)  # an isolated worker takes the checker's number (harness.sandbox.wire.peer)
     config.args[:] = [_suite_of(arg, config) for arg in config.args]
     if config.getoption("--isolate"):
         run = CheckerSettings.from_env()

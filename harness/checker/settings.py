@@ -4,6 +4,7 @@ typed value, passed as JSON in one environment variable and read once, when pyte
 - events: the path of the runner's events socket. The checker connects to it first thing, before
   any learner code is imported; the runner accepts that one connection and removes the path, so
   no other process (a worker, anything it starts) can send verdicts.
+- threads: torch's threads in the checker (its worker follows), when runs go side by side.
 - hide, worker_memory_gib, worker_cpu_seconds: for isolated runs, what the worker may not see and
   its limits.
 """
@@ -20,6 +21,7 @@ class CheckerSettings:
     hide: tuple = ()
     worker_memory_gib: "float | None" = None
     worker_cpu_seconds: "float | None" = None
+    threads: "int | None" = None
 
     def to_env(self) -> dict:
         return {ENV: json.dumps(asdict(self))}
@@ -31,4 +33,5 @@ class CheckerSettings:
             return cls()
         fields = json.loads(value)
         return cls(events=str(fields.get("events") or ""), hide=tuple(str(path) for path in fields.get("hide") or ()),
-                   worker_memory_gib=fields.get("worker_memory_gib"), worker_cpu_seconds=fields.get("worker_cpu_seconds"))
+                   worker_memory_gib=fields.get("worker_memory_gib"), worker_cpu_seconds=fields.get("worker_cpu_seconds"),
+                   threads=fields.get("threads"))
