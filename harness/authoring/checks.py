@@ -97,9 +97,14 @@ def run_mutant(mutant: Mutant, workdir: Path, mode: str = "in-process", jobs: in
     path.write_text(mutant.source(), encoding="utf-8")
     # A mutant with a hint runs every test: its verdict is the most telling of all its failures.
     stop_early = () if mutant.hint else ("-x",)
-    result = run_katas([mutant.kata], *stop_early, "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode],
-                       # forked from one server that imported torch once: ~3 s less per mutant
-                       limits=Limits(threads=threads_side_by_side(jobs)), warm=True)[mutant.kata.id]
+    for _ in range(2):  # a run in which no test reported (its process died starting up) is run once more
+        result = run_katas([mutant.kata], *stop_early, "--reference", f"--swap={mutant.kata.id}={path}", isolate=MODES[mode],
+                           # forked from one server that imported torch once: ~3 s less per mutant
+                           limits=Limits(threads=threads_side_by_side(jobs)), warm=True)[mutant.kata.id]
+        if result.tests:
+            break
+    else:
+        return mutant, "error", "no test of the suite reported, twice: the mutant's verdict is unknown"
     failures = [test for test in result.tests if test.outcome == "failed"]
     if not failures:
         return mutant, "survived", ""
