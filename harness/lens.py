@@ -212,3 +212,13 @@ def run_with_hooks(model: nn.Module, tokens: Tensor, fwd_hooks: Iterable[tuple[s
     """The logits of a forward pass on tokens in which each hook (name, fn) may read or replace its activation."""
     with Lens(model, fwd_hooks, cache=None, names_filter=lambda name: False):
         return model(tokens)
+
+
+def component_labels(n_layers: int, n_heads: int) -> list[str]:
+    """Names of the residual stream's components, in the order katas/interp/residual_stack.py stacks
+    them: the two embeddings, then per layer each head ("L1H3": layer 1, head 3), the attention's
+    bias b_O, and the MLP."""
+    labels = ["embed", "pos_embed"]
+    for layer in range(n_layers):
+        labels += [f"L{layer}H{head}" for head in range(n_heads)] + [f"L{layer} b_O", f"L{layer} MLP"]
+    return labels
