@@ -4,6 +4,9 @@
     kata explore --serve --port 8000                        the same page, live: type a prompt, generate
     kata explore --png runs/explore/png                     the attention patterns as PNG images
     kata explore --pretrained gpt2                          with GPT-2's real weights
+    kata explore --detectors --checkpoint harness/models/induction.safetensors
+                                                            each head's previous-token, duplicate-token and
+                                                            induction scores (--png DIR: as an image too)
 
 The page shows the prompt's tokens, every layer's and head's attention pattern as a heatmap
 (hover a cell: which token attends to which, and the weight) and the top next-token
@@ -38,6 +41,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serve", action="store_true", help="serve the page live on 127.0.0.1 (type a prompt, generate)")
     parser.add_argument("--port", type=int, default=8000, help="the port for --serve (default %(default)s; 0 picks a free one)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when no others are given")
+    parser.add_argument("--detectors", action="store_true",
+                        help="score every head as a previous-token, duplicate-token and induction head (katas/interp), "
+                        "on repeated random tokens; try it on the trained harness/models/induction.safetensors")
     demo.add_model_options(parser)
 
 
@@ -126,6 +132,66 @@ def write_pngs(data: dict, folder: Path) -> list[Path]:
         figure.savefig(paths[-1])
         plt.close(figure)
     return paths
+
+
+# ---------------------------------------------------------------- head detectors
+
+DETECTORS = ("previous-token", "duplicate-token", "induction")
+
+
+@torch.no_grad()
+def detector_scores(model, batch: int = 8, seed: int = 0) -> torch.Tensor:
+    """(detector, layer, head) scores on `batch` random sequences repeated twice, by parts.detector_scores
+    (your head-detectors kata once it passes, the reference until then)."""
+    from harness import induction, parts
+
+    half = min(model.cfg.n_ctx // 2, 32)
+    return parts.detector_scores(model, induction.repeated_tokens(batch, seed, half, model.cfg.d_vocab)).float().cpu()
+
+
+def print_detectors(scores: torch.Tensor, threshold: float = 0.4) -> None:
+    from rich.table import Table
+
+    from harness import parts
+    from harness.commands.status import console
+
+    for name, table_scores in zip(DETECTORS, scores):
+        table = Table(title=f"{name} scores (mean attention to the target; above {threshold}: "
+                      f"{', '.join(parts.heads_above(table_scores, threshold)) or 'none'})", title_justify="left")
+        table.add_column("layer")
+        for head in range(scores.shape[2]):
+            table.add_column(f"head {head}", justify="right")
+        for layer, row in enumerate(table_scores.tolist()):
+            table.add_row(str(layer), *(f"[bold]{value:.2f}[/]" if value > threshold else f"{value:.2f}" for value in row))
+        console.print(table)
+
+
+def write_detector_png(scores: torch.Tensor, path: Path, title: str = "") -> Path:
+    """The three detectors side by side, a layer x head heatmap each (0: no attention to the target, 1: all of it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    n_layers, n_heads = scores.shape[1:]
+    figure, axes = plt.subplots(1, 3, figsize=(3 + 1.1 * n_heads * 3, 1.2 + 0.6 * n_layers), dpi=100, squeeze=False)
+    for ax, name, table in zip(axes[0], DETECTORS, scores):
+        image = ax.imshow(table.numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        ax.set_title(f"{name} score", fontsize=9)
+        ax.set_xlabel("head", fontsize=8)
+        ax.set_ylabel("layer", fontsize=8)
+        ax.set_xticks(range(n_heads))
+        ax.set_yticks(range(n_layers))
+        for (layer, head), value in zip([(i, j) for i in range(n_layers) for j in range(n_heads)], table.flatten().tolist()):
+            ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "black")
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean attention to the target")
+    if title:
+        figure.suptitle(title, fontsize=9, y=1.06)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)
+    return path
 
 
 # ---------------------------------------------------------------- generation, for --serve
@@ -243,6 +309,12 @@ def run(args: argparse.Namespace) -> int:
         console.print(str(error), style="red", markup=False)
         return 1
     about = describe(model, yours, where)
+    if args.detectors:
+        scores = detector_scores(model)
+        print_detectors(scores)
+        if args.png:
+            console.print(f"wrote {write_detector_png(scores, Path(args.png) / 'detectors.png', where)}")
+        return 0
     data = analyse(model, args.prompt, args.top)
     print_next_tokens(data)
     if args.png:

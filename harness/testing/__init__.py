@@ -13,6 +13,8 @@
 - `recorders`: wrappers that record how a model is called (positions fed, train/eval mode).
 - `context`: going past the context is refused up front, with the one message of every generation function.
 - `padding`: left-padded batches, and Hugging Face's answers on them.
+- `interp`: the trained induction model, random models with their Hugging Face twins, repeated and
+  corrupted sequences, and `check_model_unchanged`, for the interpretability suites.
 
 Every check reports in the same order: type, then shape (with axis names), then dtype, then
 NaNs, then values (the largest difference and where it is), then a hint.

@@ -6,7 +6,8 @@ about the input:
 
 - zero-ablation replaces it with zeros. Simple, but zero may be a value the head never
   produces, so the model can break for reasons unrelated to what the head computes;
-- mean-ablation replaces it with the head's average z over the batch and every position: what
+- mean-ablation replaces it with the head's average z over the batch and every position of
+  the same run (heads ablated in earlier layers already changed it): what
   the head "usually" says, with the information about this input removed.
 
 Measure what is lost on repeated random sequences (a sequence of `half` tokens, then the same
@@ -30,7 +31,8 @@ def repeated_half_loss_ablated(
     model: nn.Module, tokens: Int[Tensor, "batch pos"], heads: list[tuple[int, int]], ablation: str = "zero"
 ) -> Float[Tensor, ""]:
     """The mean cross-entropy of the repeated half's predictable tokens when the heads in `heads`
-    ((layer, head) pairs) are ablated together, with "zero" or "mean" ablation."""
+    ((layer, head) pairs) are ablated together, with "zero" or "mean" ablation (any other is a
+    ValueError)."""
     if ablation not in ("zero", "mean"):
         raise ValueError(f"ablation must be 'zero' or 'mean', got {ablation!r}")
 
