@@ -88,11 +88,12 @@ def test_an_unknown_ablation_is_an_error(device):
         repeated_half_loss_ablated(model, tokens, [(0, 0)], "resample")
 
 
-def test_leaves_the_model_unchanged(device):
+@pytest.mark.parametrize("ablation", ["zero", "mean"])
+def test_leaves_the_model_unchanged(ablation, device):
     model = induction_model(device)
     tokens = repeated(2, seed=15, device=device)
-    check_model_unchanged(lambda: repeated_half_loss_ablated(model, tokens, INDUCTION_HEADS, "mean"), model, kata=KATA,
-                          what="repeated_half_loss_ablated")
+    check_model_unchanged(lambda: repeated_half_loss_ablated(model, tokens, INDUCTION_HEADS, ablation), model, kata=KATA,
+                          what=f"repeated_half_loss_ablated with {ablation}-ablation")
     check_tensor(repeated_half_loss_ablated(model, tokens, []), repeated_half_loss(model, tokens), kata=KATA,
                  what="the loss with no head ablated, after an ablation", atol=1e-5,
                  hint="An ablation must last one run only: hooks through run_with_hooks, never a change to the model.")
