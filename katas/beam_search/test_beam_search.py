@@ -206,3 +206,36 @@ def test_makes_every_tensor_on_the_prompts_device(options):
     tensor made on the CPU before then (a rank mask, a pool of scores) fails there, on every machine."""
     check_loop_on_meta(lambda model, prompt: beam_search(model, prompt, num_beams=2, max_new_tokens=3, **options),
                        CFG, kata=KATA, what=f"beam search with {options}")
+
+
+@pytest.mark.parametrize("length_penalty", [0.5, 2.0])
+@pytest.mark.parametrize("early_stopping", [False, "never"])
+def test_one_beam_is_greedy_search_ended_by_its_eos_as_hugging_face_does(early_stopping, length_penalty, device):
+    """With num_beams=1 Hugging Face runs greedy search: the first EOS ends the sequence. "never" with a positive
+    length penalty would otherwise keep the one live beam going, looking for a longer sequence that scores better."""
+    for seed in range(6):
+        hf = hf_gpt2(CFG, seed % 3, str(device))
+        prompt = random_tokens(1, 3, CFG.d_vocab, seed=seed, device=device)
+        options = dict(num_beams=1, max_new_tokens=8, eos_token_id=likely_eos(hf(prompt).logits), early_stopping=early_stopping,
+                       length_penalty=length_penalty)
+        expected = hf_generate(hf, prompt, do_sample=False, **options)
+        sequences, _ = beam_search(hf_as_model(hf), prompt, **options)
+        check_tensor(sequences, expected, kata=KATA, what=f"the sequence of a one-beam search ({options}, prompt seed {seed})",
+                     axes="returned total_len",
+                     hint="With one beam, beam search is greedy search: the first finished sequence ends it, whatever early_stopping says.")
+
+
+def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face_returns_it(device):
+    """A 4-token vocabulary, a prompt holding all four, no_repeat_ngram_size=1: no token may follow, nothing ever
+    finishes. Hugging Face returns the prompt, scored -1e9 (its empty slots); so does the search."""
+    cfg = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=4, n_ctx=32)
+    hf = hf_gpt2(cfg, 0, str(device))
+    prompt = torch.tensor([[0, 1, 2, 3, 0, 1, 2]], device=device)
+    options = dict(num_beams=2, max_new_tokens=4, no_repeat_ngram_size=1, num_return_sequences=2)
+    expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
+    sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
+    hint = "An empty slot of the pool holds the prompt alone, at -1e9: it is what is returned when no sequence could finish."
+    check_tensor(sequences, expected.sequences, kata=KATA, what="the sequences when every continuation is banned",
+                 axes="returned total_len", hint=hint)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what="the scores when every continuation is banned", axes="returned",
+                 hint=hint)

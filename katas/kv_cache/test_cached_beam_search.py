@@ -180,3 +180,28 @@ def test_makes_its_cache_on_the_models_device(monkeypatch):
     device= is on the CPU, which a GPU run would refuse to mix with the model's keys)."""
     check_caches_on_meta(monkeypatch, lambda model, prompt: beam_search_with_cache(model, prompt, num_beams=2, max_new_tokens=3),
                          CFG, kata=KATA, what="cached beam search on the meta device")
+
+
+@pytest.mark.parametrize("early_stopping", [False, "never"])
+def test_one_beam_is_greedy_search_ended_by_its_eos_as_hugging_face_does(early_stopping, device):
+    """With num_beams=1 Hugging Face runs greedy search: the first EOS ends the sequence (beam search's docstring)."""
+    for seed in range(6):
+        model, hf = reference_gpt2(CFG, seed % 3, str(device)), hf_gpt2(CFG, seed % 3, str(device))
+        prompt = random_tokens(1, 3, CFG.d_vocab, seed=seed, device=device)
+        options = dict(num_beams=1, max_new_tokens=8, eos_token_id=likely_eos(model(prompt)), early_stopping=early_stopping,
+                       length_penalty=2.0)
+        sequences, _ = beam_search_with_cache(model, prompt, **options)
+        check_tensor(sequences, hf_generate(hf, prompt, do_sample=False, **options), kata=KATA,
+                     what=f"the sequence of a one-beam cached search ({options}, prompt seed {seed})", axes="returned total_len",
+                     hint="With one beam, beam search is greedy search: the first finished sequence ends it, whatever early_stopping says.")
+
+
+def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face_returns_it(device):
+    cfg = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=4, n_ctx=32)
+    model, hf = reference_gpt2(cfg, 0, str(device)), hf_gpt2(cfg, 0, str(device))
+    prompt = torch.tensor([[0, 1, 2, 3, 0, 1, 2]], device=device)
+    options = dict(num_beams=2, max_new_tokens=4, no_repeat_ngram_size=1, num_return_sequences=2)
+    expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
+    check_search(beam_search_with_cache(model, prompt, **options), expected.sequences, expected.sequences_scores,
+                 what="cached beam search when every continuation is banned",
+                 hint="An empty slot of the pool holds the prompt alone, at -1e9: it is what is returned when no sequence could finish.")

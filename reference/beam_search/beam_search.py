@@ -9,7 +9,9 @@ For each prompt of the batch on its own:
   (is_last_step on the max_new_tokens-th step);
 - a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt
   excluded) ** length_penalty; keep the best num_beams of them ("the pool"), as Hugging Face
-  does: the pool is num_beams slots, each a sequence and a score, all starting empty at -1e9.
+  does: the pool is num_beams slots, each a sequence and a score, all starting empty at -1e9
+  (an empty slot holds the prompt alone: where every continuation was banned and nothing ever
+  finished, the prompt is what comes back, at -1e9, as Hugging Face returns it).
   After each step, put the pool's scores and the 2 * num_beams candidates' scores side by side,
   pool first: torch.cat([pool_scores, candidate_scores / length ** length_penalty + -1e9 on
   every candidate that did not finish]), and keep the slots that torch.topk(..., num_beams)
@@ -22,7 +24,9 @@ For each prompt of the batch on its own:
   (from then on nothing enters the pool); with early_stopping="never", the same, but divided by
   max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
   still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
-  Beware: "never" is a true value in Python, so test `early_stopping is True`;
+  Beware: "never" is a true value in Python, so test `early_stopping is True`. With
+  num_beams=1, beam search is greedy search (Hugging Face runs greedy search then): whatever
+  early_stopping says, the first finished sequence ends it;
 - return the first num_return_sequences slots of the pool (topk's order: best first), with
   their scores. Shorter sequences are padded with eos_token_id up to the longest one returned for the batch.
 
@@ -75,7 +79,7 @@ def beam_search(
         tokens = row.repeat(num_beams, 1)
         scores = torch.full((num_beams,), NEVER, device=prompt.device)
         scores[0] = 0.0
-        pool: list = [None] * num_beams  # the finished sequences, best first
+        pool: list = [row] * num_beams  # the finished sequences, best first; an empty slot holds the prompt
         pool_scores = torch.full((num_beams,), NEVER, device=prompt.device)
         pool_finished = torch.zeros(num_beams, dtype=torch.bool, device=prompt.device)
         for step in range(1, max_new_tokens + 1):
@@ -95,7 +99,7 @@ def beam_search(
             pool = [entries[i] for i in keep.tolist()]
             pool_scores, pool_finished = merged_scores[keep], torch.cat([pool_finished, finished])[keep]
             full = bool(pool_finished.all())
-            if full and early_stopping is True:
+            if full and (early_stopping is True or num_beams == 1):  # one beam: greedy search, ended by its EOS
                 break
             best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
             if full and scores[0] / best_length**length_penalty <= pool_scores.min():

@@ -68,7 +68,7 @@ def beam_search_with_cache(
         unseen = tokens
         scores = torch.full((num_beams,), NEVER, device=prompt.device)
         scores[0] = 0.0
-        pool: list = [None] * num_beams  # the finished sequences, best first
+        pool: list = [row] * num_beams  # the finished sequences, best first; an empty slot holds the prompt
         pool_scores = torch.full((num_beams,), NEVER, device=prompt.device)
         pool_finished = torch.zeros(num_beams, dtype=torch.bool, device=prompt.device)
         for step in range(1, max_new_tokens + 1):
@@ -88,7 +88,7 @@ def beam_search_with_cache(
             pool = [entries[i] for i in keep.tolist()]
             pool_scores, pool_finished = merged_scores[keep], torch.cat([pool_finished, finished])[keep]
             full = bool(pool_finished.all())
-            if full and early_stopping is True:
+            if full and (early_stopping is True or num_beams == 1):  # one beam: greedy search, ended by its EOS
                 break
             best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
             if full and scores[0] / best_length**length_penalty <= pool_scores.min():
