@@ -67,7 +67,7 @@ def test_warm_and_cold_runs_give_the_same_verdicts_on_reference_and_stubs():
 @needs_fork
 def test_a_crash_loop_or_memory_blow_up_takes_down_only_the_forked_run_and_changes_are_picked_up(checkout):
     kata_file = checkout / CAUSAL.relative(CAUSAL.file)
-    limits = runner.Limits(test_timeout=6, memory_gib=4, kata_budget=25)
+    limits = runner.Limits(test_timeout=3, memory_gib=4, kata_budget=12)  # short: two runs (warm, cold) of each bad file
     first = runner.run_katas([EMBED], "--reference", root=checkout, limits=limits, warm=True)
     assert first[EMBED.id].status == "done"
     server = forkserver._server
