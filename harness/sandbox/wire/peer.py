@@ -11,6 +11,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from harness import devices
 from harness.sandbox.wire.codec import _Decoder, _Encoder
 from harness.sandbox.wire.framing import PeerClosed, ProtocolError, receive_message, send_message
 from harness.sandbox.wire.sync import _global_rng_shared, _Shared, _signature, _tensor_shared
@@ -105,8 +106,9 @@ class Peer:
         try:
             try:
                 request = self._decode_body(header, blob)
-                _apply_context(header.get("context") or {})
-                with torch.set_grad_enabled(bool(header.get("grad", True))):
+                context = header.get("context") or {}
+                _apply_context(context)
+                with torch.set_grad_enabled(bool(header.get("grad", True))), devices.one_device(context.get("one_device") is True):
                     result = self._perform(header["op"], request)
                 self._send({"kind": "result"}, value=result)
             except (PeerClosed, KeyboardInterrupt, SystemExit):
@@ -315,10 +317,11 @@ class _AcrossTheWire(torch.autograd.Function):
 
 
 def _context() -> dict:
-    """Settings of the caller that the callee runs under: the same thread count and run-time type checks."""
+    """Settings of the caller that the callee runs under: the same thread count, run-time type checks and
+    device strictness (harness.devices)."""
     import jaxtyping
 
-    return {"threads": torch.get_num_threads(), "typecheck": not jaxtyping.config.jaxtyping_disable}
+    return {"threads": torch.get_num_threads(), "typecheck": not jaxtyping.config.jaxtyping_disable, "one_device": devices.active()}
 
 
 def _apply_context(context: dict) -> None:
