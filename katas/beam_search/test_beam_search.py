@@ -239,3 +239,35 @@ def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face
                  axes="returned total_len", hint=hint)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what="the scores when every continuation is banned", axes="returned",
                  hint=hint)
+
+
+# Found by search: on a peaked model (its embedding, tied to the unembedding, scaled up) the stopping
+# rules with length_penalty <= 0 decide the beams; on random tiny models they never do.
+PEAKED_CASES = [(0, 4.0, -1.0, "never", 2, 10), (1, 4.0, -1.0, "never", 4, 6), (0, 4.0, 0.0, False, 2, 8), (0, 8.0, -1.0, False, 3, 8)]
+
+
+def peaked_hf_gpt2(seed: int, scale: float, device):
+    hf = copy.deepcopy(hf_gpt2(CFG, seed, str(device)))  # hf_gpt2 is cached: never change it in place
+    with torch.no_grad():
+        hf.transformer.wte.weight.mul_(scale)
+    return hf
+
+
+@pytest.mark.parametrize("seed, scale, length_penalty, early_stopping, num_beams, max_new_tokens", PEAKED_CASES)
+def test_the_stopping_rules_with_a_length_penalty_of_zero_or_less_equal_hugging_face_on_a_peaked_model(
+        seed, scale, length_penalty, early_stopping, num_beams, max_new_tokens, device):
+    hf = peaked_hf_gpt2(seed, scale, device)
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 5, device=device)
+    options = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, eos_token_id=likely_eos(hf(prompt).logits),
+                   early_stopping=early_stopping, length_penalty=length_penalty, num_return_sequences=num_beams)
+    expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
+    stopped_at_once = hf_generate(hf, prompt, do_sample=False, **{**options, "early_stopping": True})
+    assert stopped_at_once.shape != expected.sequences.shape or not torch.equal(stopped_at_once, expected.sequences), (
+        "this case no longer tells the stopping rules apart: pick another (the suite's own guard)")
+    sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
+    hint = ("With length_penalty <= 0, early_stopping=False and \"never\" share one rule: once the pool is full, stop when "
+            "the best live beam's score divided by (tokens generated so far) ** length_penalty cannot beat the pool's worst. "
+            "\"never\" uses max_new_tokens instead only when length_penalty > 0.")
+    what = f"beam search on a peaked model with {options}"
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len", hint=hint)
+    check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4, hint=hint)

@@ -1,5 +1,6 @@
 """Tests for katas/kv_cache/cached_beam_search.py (beam_search_with_cache): the results of parts.beam_search
 and of Hugging Face's generate(num_beams=k), with one new token per beam per step."""
+import copy
 import itertools
 
 import pytest
@@ -205,3 +206,25 @@ def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face
     check_search(beam_search_with_cache(model, prompt, **options), expected.sequences, expected.sequences_scores,
                  what="cached beam search when every continuation is banned",
                  hint="An empty slot of the pool holds the prompt alone, at -1e9: it is what is returned when no sequence could finish.")
+
+
+# Found by search: on a peaked model (its embedding, tied to the unembedding, scaled up) the stopping
+# rules with length_penalty <= 0 decide the beams; on random tiny models they never do.
+PEAKED_CASES = [(0, 4.0, -1.0, "never", 2, 10), (1, 4.0, -1.0, "never", 4, 6), (0, 4.0, 0.0, False, 2, 8), (0, 8.0, -1.0, False, 3, 8)]
+
+
+@pytest.mark.parametrize("seed, scale, length_penalty, early_stopping, num_beams, max_new_tokens", PEAKED_CASES)
+def test_the_stopping_rules_with_a_length_penalty_of_zero_or_less_equal_uncached_search_on_a_peaked_model(
+        seed, scale, length_penalty, early_stopping, num_beams, max_new_tokens, device):
+    model = copy.deepcopy(reference_gpt2(CFG, seed, str(device)))  # reference_gpt2 is cached: never change it in place
+    with torch.no_grad():
+        model.embed.W_E.mul_(scale)
+        model.unembed.W_U.mul_(scale)
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=seed + 5, device=device)
+    options = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, eos_token_id=likely_eos(model(prompt)),
+                   early_stopping=early_stopping, length_penalty=length_penalty, num_return_sequences=num_beams)
+    check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
+                 what=f"cached beam search on a peaked model with {options}",
+                 hint="With length_penalty <= 0, early_stopping=False and \"never\" share one rule: once the pool is full, stop "
+                 "when the best live beam's score divided by (tokens generated so far) ** length_penalty cannot beat the pool's "
+                 "worst. \"never\" uses max_new_tokens instead only when length_penalty > 0.")
