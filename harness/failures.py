@@ -6,12 +6,14 @@ from enum import Enum
 FAILURE_KIND = "kata_failure_kind"  # the pytest user property a test's kind is recorded under
 RECOGNISED = "kata_recognised"  # ... and whether its diagnosis recognised the mistake (a fitting hint)
 _recognised: list[str] = []  # hints given for a recognised mistake during the test now running
+_shape_failed = False  # check_shape failed during the test now running
 
 
 class FailureKind(str, Enum):
     NOT_IMPLEMENTED = "not_implemented"
     IMPORT_ERROR = "import_error"
     TYPE_CHECK = "type_check"
+    SHAPE = "shape"
     ASSERTION = "assertion"
     ERROR = "error"
     TIMEOUT = "timeout"
@@ -31,6 +33,7 @@ _MEANINGS = {
     FailureKind.NOT_IMPLEMENTED: "the stub still raises NotImplementedError",
     FailureKind.IMPORT_ERROR: "the kata file does not import, or lacks its symbol",
     FailureKind.TYPE_CHECK: "a shape or dtype does not match the annotations",
+    FailureKind.SHAPE: "an output of the wrong type, shape, dtype or device",
     FailureKind.ASSERTION: "a wrong answer",
     FailureKind.ERROR: "an exception raised in the kata's code",
     FailureKind.TIMEOUT: "an infinite loop (a time limit)",
@@ -44,6 +47,20 @@ def note_recognised(hint: str) -> None:
     """A test's diagnosis recognised the mistake (harness.testing.asserts.diagnose): its failure is
     the most telling of its kata's (harness.run.results.KataResult.verdict)."""
     _recognised.append(hint)
+
+
+def note_shape_failure() -> None:
+    """A suite's check_shape found the wrong type, shape, dtype or device: the checker records the
+    failure as FailureKind.SHAPE, the first thing to fix (harness.run.results.KataResult.verdict)."""
+    global _shape_failed
+    _shape_failed = True
+
+
+def take_shape_failure() -> bool:
+    """Whether check_shape failed since the last call (the checker asks after each failing test)."""
+    global _shape_failed
+    found, _shape_failed = _shape_failed, False
+    return found
 
 
 def take_recognised() -> bool:

@@ -25,7 +25,7 @@ from jaxtyping import TypeCheckError  # noqa: E402
 from harness import loader, manifest  # noqa: E402
 from harness.checker import isolation
 from harness.checker.settings import CheckerSettings  # noqa: E402
-from harness.failures import FAILURE_KIND, RECOGNISED, FailureKind, take_recognised  # noqa: E402
+from harness.failures import FAILURE_KIND, RECOGNISED, FailureKind, take_recognised, take_shape_failure  # noqa: E402
 from harness.loader import KataImportError  # noqa: E402
 from harness.sandbox.wire import RemoteError  # noqa: E402
 
@@ -130,11 +130,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_call(item: pytest.Item):
     """Turn a stub's NotImplementedError, or a kata file that does not import, into one clear
     message instead of a traceback; and record what kind of failure it was (harness.run.results)."""
-    take_recognised()  # nothing carried over from another test
+    take_recognised(), take_shape_failure()  # nothing carried over from another test
     try:
         return (yield)
     except BaseException as error:
-        item.user_properties.append((FAILURE_KIND, failure_kind(error).value))
+        shape = take_shape_failure() and isinstance(error, pytest.fail.Exception)
+        item.user_properties.append((FAILURE_KIND, (FailureKind.SHAPE if shape else failure_kind(error)).value))
         if take_recognised():
             item.user_properties.append((RECOGNISED, True))
         if not isinstance(error, (NotImplementedError, KataImportError, TypeCheckError, ExceptionGroup, isolation.WorkerCrashed)):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from harness.failures import note_recognised
+from harness.failures import note_recognised, note_shape_failure
 from harness.testing import stuck
 
 
@@ -21,17 +21,21 @@ def check_shape(
     __tracebackhide__ = True
     advice = _advice(kata, hint)
     if not isinstance(actual, Tensor):
-        pytest.fail(f"{what} should be a torch.Tensor, got {type(actual).__name__}.\n{advice}", pytrace=False)
+        _shape_fail(f"{what} should be a torch.Tensor, got {type(actual).__name__}.\n{advice}")
     if tuple(actual.shape) != tuple(shape):
         named = f" = ({', '.join(axes.split())})" if axes else ""
-        pytest.fail(
-            f"{what} has the wrong shape: expected {tuple(shape)}{named}, got {tuple(actual.shape)}.\n{advice}",
-            pytrace=False,
-        )
+        _shape_fail(f"{what} has the wrong shape: expected {tuple(shape)}{named}, got {tuple(actual.shape)}.\n{advice}")
     if actual.dtype != dtype:
-        pytest.fail(f"{what} has dtype {actual.dtype}, expected {dtype}.\n{advice}", pytrace=False)
+        _shape_fail(f"{what} has dtype {actual.dtype}, expected {dtype}.\n{advice}")
     if device is not None and actual.device != device:
-        pytest.fail(f"{what} is on {actual.device}, expected {device}.\n{advice}", pytrace=False)
+        _shape_fail(f"{what} is on {actual.device}, expected {device}.\n{advice}")
+
+
+def _shape_fail(message: str) -> None:
+    """Fail the test as a wrong type, shape, dtype or device: recorded as such, the verdict puts it first."""
+    __tracebackhide__ = True
+    note_shape_failure()
+    pytest.fail(message, pytrace=False)
 
 
 def check_tensor(
