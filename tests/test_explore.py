@@ -232,6 +232,8 @@ def test_the_page_in_a_browser(browser, model, data, tmp_path):
         assert ids == logits[pos].topk(3).indices.tolist()
         for cell, i in zip(cells, ids):
             assert float(cell.get_attribute("data-prob")) == pytest.approx(logits[pos].softmax(-1)[i].item(), abs=1e-6)
+            shown = re.search(r"([0-9.]+)% ", cell.text)  # two significant digits: a small probability is not "0.0%"
+            assert shown and float(shown.group(1)) == pytest.approx(100 * float(cell.get_attribute("data-prob")), rel=0.05), cell.text
     canvases[3].click()
     assert browser.find_element("id", "focused").get_attribute("data-head") == "1"
     browser.save_screenshot(str(tmp_path / "page.png"))
