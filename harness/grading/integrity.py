@@ -18,8 +18,10 @@ from pathlib import Path
 
 from harness import manifest
 
-TRUSTED_PATTERNS = ("manifest.toml", "pyproject.toml", "conftest.py", "harness/**/*.py", "reference/**/*.py",
-                    "katas/**/test_*.py", "katas/**/__init__.py", "katas/**/conftest.py")
+# The grading files: staged for every grade, and compared with the grader's commit. harness/models holds
+# the weights the interpretability suites run on (harness/induction.py).
+TRUSTED_PATTERNS = ("manifest.toml", "pyproject.toml", "conftest.py", "harness/**/*.py", "harness/models/*.safetensors",
+                    "reference/**/*.py", "katas/**/test_*.py", "katas/**/__init__.py", "katas/**/conftest.py")
 
 
 def learner_files() -> list[str]:
@@ -59,7 +61,7 @@ def _is_trusted(name: str) -> bool:
     if len(parts) == 1:
         return name in ("manifest.toml", "pyproject.toml", "conftest.py")
     if not name.endswith(".py"):
-        return False
+        return len(parts) == 3 and parts[:2] == ["harness", "models"] and name.endswith(".safetensors")
     if parts[0] == "katas":
         return parts[-1].startswith("test_") or parts[-1] in ("__init__.py", "conftest.py")
     return parts[0] in ("harness", "reference")
