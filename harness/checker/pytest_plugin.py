@@ -68,12 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
         why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU on this machine"
         raise pytest.UsageError(f"--device cuda: {why}. Run without --device (the CPU) instead.")
     loader.configure(reference=reference, swaps=swaps)
-    threads = CheckerSettings.from_env().threads
-    if threads:
-        torch.set_num_threads(threads)  # an isolated worker takes the checker's number (harness.sandbox.wire.peer)
+    run = CheckerSettings.from_env()
+    if run.threads:
+        torch.set_num_threads(run.threads)  # an isolated worker takes the checker's number (harness.sandbox.wire.peer)
     config.args[:] = [_suite_of(arg, config) for arg in config.args]
     if config.getoption("--isolate"):
-        run = CheckerSettings.from_env()
         memory_gib = run.worker_memory_gib if run.worker_memory_gib is not None else isolation.Settings().memory_gib
         cpu = int(run.worker_cpu_seconds) if run.worker_cpu_seconds else 600
         isolation.enable(isolation.Settings(hide=list(run.hide), memory_gib=memory_gib or None, cpu_seconds=cpu))

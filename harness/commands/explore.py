@@ -182,8 +182,9 @@ def write_detector_png(scores: torch.Tensor, path: Path, title: str = "") -> Pat
         ax.set_ylabel("layer", fontsize=8)
         ax.set_xticks(range(n_heads))
         ax.set_yticks(range(n_layers))
-        for (layer, head), value in zip([(i, j) for i in range(n_layers) for j in range(n_heads)], table.flatten().tolist()):
-            ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "black")
+        for layer, row in enumerate(table.tolist()):
+            for head, value in enumerate(row):
+                ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "black")
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean attention to the target")
     if title:
         figure.suptitle(title, fontsize=9, y=1.06)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from harness.lens import run_with_cache
 from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_shape, check_tensor
-from harness.testing.dtypes import DEVICE_HINT, on_meta
+from harness.testing.dtypes import check_function_on_meta
 from harness.testing.interp import CFG, INDUCTION_HEADS, PREVIOUS_TOKEN_HEADS, check_model_unchanged, induction_model, random_model, repeated
 
 KATA = "interp.ablation"
@@ -110,10 +110,9 @@ def test_keeps_the_dtype_of_the_model(device):
 
 def test_creates_no_tensor_on_another_device():
     model = random_model(4).to("meta")
-    tokens = repeated(2, seed=17, half=4, d_vocab=CFG.d_vocab).to("meta")
+    tokens = repeated(2, seed=17, half=4, d_vocab=CFG.d_vocab)
     for ablation in ("zero", "mean"):
-        out = on_meta(repeated_half_loss_ablated, model, tokens, [(0, 1)], ablation, kata=KATA, what=f"{ablation}-ablation")
-        check_shape(out, (), torch.float32, kata=KATA, what=f"the loss on the meta device ({ablation}-ablation)",
-                    device=torch.device("meta"), hint=DEVICE_HINT)
+        check_function_on_meta(repeated_half_loss_ablated, reference(KATA), model, tokens, [(0, 1)], ablation, kata=KATA,
+                               what=f"the loss with {ablation}-ablation")
 
 

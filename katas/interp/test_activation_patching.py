@@ -5,7 +5,7 @@ import torch
 from harness.lens import run_with_cache, run_with_hooks
 from harness.testing import reference, stuck, under_test
 from harness.testing.asserts import check_shape, check_tensor
-from harness.testing.dtypes import DEVICE_HINT, on_meta
+from harness.testing.dtypes import check_function_on_meta
 from harness.testing.interp import (
     CFG,
     HALF,
@@ -110,8 +110,6 @@ def test_keeps_the_dtype_of_the_model(device):
 
 def test_creates_no_tensor_on_another_device():
     model = random_model(5).to("meta")
-    clean, broken, correct, wrong = (tensor.to("meta") for tensor in question("cpu", batch=2, seed=25, half=4, d_vocab=CFG.d_vocab))
-    out = on_meta(patching_fraction_recovered, model, clean, broken, [(0, 1)], correct, wrong, kata=KATA,
-                  what="patching_fraction_recovered")
-    check_shape(out, (), torch.float32, kata=KATA, what="the fraction recovered on the meta device", device=torch.device("meta"),
-                hint=DEVICE_HINT)
+    clean, broken, correct, wrong = question("cpu", batch=2, seed=25, half=4, d_vocab=CFG.d_vocab)
+    check_function_on_meta(patching_fraction_recovered, reference(KATA), model, clean, broken, [(0, 1)], correct, wrong, kata=KATA,
+                           what="the fraction recovered")

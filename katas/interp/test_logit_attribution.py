@@ -6,7 +6,7 @@ from harness.lens import component_labels, run_with_cache
 from harness.testing import reference, under_test
 from harness.testing.asserts import check_shape, check_tensor, diagnose
 from harness.testing.data import random_tokens
-from harness.testing.dtypes import DEVICE_HINT, on_meta
+from harness.testing.dtypes import check_function_on_meta
 from harness.testing.interp import CFG, HALF, check_model_unchanged, induction_model, random_model, repeated
 
 KATA = "interp.logit_attribution"
@@ -106,8 +106,6 @@ def test_leaves_the_model_and_the_tokens_unchanged(device):
 
 def test_creates_no_tensor_on_another_device():
     model = random_model(6).to("meta")
-    tokens = random_tokens(2, 5, CFG.d_vocab, seed=6).to("meta")
-    correct, wrong = (t.to("meta") for t in some_question(CFG.d_vocab, 2, 6, "cpu"))
-    out = on_meta(logit_diff_attribution, model, tokens, correct, wrong, kata=KATA, what="logit_diff_attribution")
-    check_shape(out, (len(component_labels(CFG.n_layers, CFG.n_heads)), 2), torch.float32, kata=KATA,
-                what="the attribution on the meta device", device=torch.device("meta"), hint=DEVICE_HINT)
+    tokens = random_tokens(2, 5, CFG.d_vocab, seed=6)
+    correct, wrong = some_question(CFG.d_vocab, 2, 6, "cpu")
+    check_function_on_meta(logit_diff_attribution, reference(KATA), model, tokens, correct, wrong, kata=KATA, what="the attribution")
