@@ -234,9 +234,45 @@ def test_the_page_in_a_browser(browser, model, data, tmp_path):
             assert float(cell.get_attribute("data-prob")) == pytest.approx(logits[pos].softmax(-1)[i].item(), abs=1e-6)
             shown = re.search(r"([0-9.]+)% ", cell.text)  # two significant digits: a small probability is not "0.0%"
             assert shown and float(shown.group(1)) == pytest.approx(100 * float(cell.get_attribute("data-prob")), rel=0.05), cell.text
+    assert browser.find_element("id", "legend").is_displayed(), "the colour scale shows before any head is enlarged"
     canvases[3].click()
-    assert browser.find_element("id", "focused").get_attribute("data-head") == "1"
+    focused = browser.find_element("id", "focused")
+    assert focused.get_attribute("data-head") == "1"
+    check_the_enlarged_map_is_explained(browser, focused, tokens)
     browser.save_screenshot(str(tmp_path / "page.png"))
+
+
+def check_the_enlarged_map_is_explained(browser, focused, tokens: list[str]) -> None:
+    """Titled axes with a token beside each row and under each column, and beside the map a colour scale that is
+    the heatmap's own color() from 0 to 1, and the masked grey."""
+    titles = {kind: browser.find_element("css selector", f"#focus .{kind}-axis") for kind in ("query", "key")}
+    assert all(title.is_displayed() for title in titles.values())
+    assert "query (row)" in titles["query"].text and "key (column)" in titles["key"].text
+    box, cell = focused.rect, int(focused.get_attribute("data-cell"))
+    rows = browser.find_elements("css selector", "#focus .rows .label")
+    keys = browser.find_elements("css selector", "#focus .keys .label")
+    expected = [f"{i} {json.dumps(token)}" for i, token in enumerate(tokens)]
+    assert [label.text for label in rows] == expected and [label.text for label in keys] == expected
+    for i, (row, key) in enumerate(zip(rows, keys)):
+        assert row.is_displayed() and key.is_displayed()
+        assert row.rect["x"] + row.rect["width"] <= box["x"] and key.rect["y"] >= box["y"] + box["height"] - 1
+        assert box["y"] + i * cell < row.rect["y"] + row.rect["height"] / 2 < box["y"] + (i + 1) * cell + 2
+        assert box["x"] + i * cell < key.rect["x"] + key.rect["width"] / 2 < box["x"] + (i + 1) * cell + 2
+
+    legend = browser.find_element("id", "legend")
+    assert legend.is_displayed() and legend.rect["x"] >= box["x"] + box["width"], "the scale is beside the map"
+    assert "attention weight" in legend.text and "masked" in legend.text and "cannot attend to a later key" in legend.text
+    ticks = legend.find_elements("css selector", ".ticks span")
+    assert [tick.text for tick in ticks] == ["1", "0.75", "0.5", "0.25", "0"] and all(tick.is_displayed() for tick in ticks)
+    seen = browser.execute_script("""
+        const pixel = (canvas, x, y) => `rgb(${canvas.getContext("2d").getImageData(x, y, 1, 1).data.slice(0, 3).join(",")})`;
+        const scale = document.getElementById("scale"), focused = document.getElementById("focused"), last = scale.height - 1;
+        return {scale: [0, 40, 100, last].map(y => [pixel(scale, 0, y), color(1 - y / last)]),
+                masked: [pixel(focused, focused.width - 1, 0), getComputedStyle(document.querySelector("#masked .swatch")).backgroundColor]};
+    """)
+    assert seen["scale"][0][1] == "rgb(31,95,191)" and seen["scale"][-1][1] == "rgb(255,255,255)"
+    assert all(drawn == wanted for drawn, wanted in seen["scale"]), seen["scale"]
+    assert seen["masked"][0] == seen["masked"][1].replace(" ", ""), "the swatch is the grey of the cells above the diagonal"
 
 
 @pytest.fixture
