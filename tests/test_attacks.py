@@ -100,6 +100,8 @@ ALL = [
     Attack("attack_kill_grader.py", "SIGKILLs the grader (its ancestor with --out), so that no report is written"),
     Attack("attack_filesystem_walk.py", "walks the whole filesystem it can see (git objects and packs inflated) for the "
            "kata's reference solution and runs it"),
+    Attack("attack_unaudited_calls.py", "starts a child with _posixsubprocess.fork_exec and kills every ancestor with "
+           "os.pidfd_open + signal.pidfd_send_signal: calls that raise no audit event"),
     Attack("attack_report_markup.py", "raises an exception named <h2>...</h2> whose message holds an image, a link, a table row, "
            "ESC/NUL/VT and a lone surrogate, to show a fake score in the Markdown reports or break the XML one"),
 ]

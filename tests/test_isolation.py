@@ -5,6 +5,7 @@ Each test swaps a small file of its own in for one kata and calls it through `un
 the suites do, with isolation on."""
 import math
 import os
+import sys
 import textwrap
 
 import pytest
@@ -178,6 +179,25 @@ def test_the_worker_may_not_write_spawn_connect_or_read_solutions(contain, isola
         with pytest.raises(PermissionError, match="not allowed while a kata is graded"):
             attempt(what, where)
     assert not (tmp_path / "canary").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
+@pytest.mark.parametrize("contain", [True, False], ids=["contained", "as-without-root"])
+def test_the_kernel_refuses_what_raises_no_audit_event(contain, isolated):
+    # pidfd_open and pidfd_send_signal raise no audit event: only the seccomp filter stands in the way.
+    attempt = isolated("""
+    import os, signal
+    def gelu_new(what):
+        if what == "pidfd_open":
+            os.pidfd_open(os.getpid())
+        elif what == "pidfd_send_signal":
+            signal.pidfd_send_signal(0, signal.SIGKILL)
+        return "done"
+    """, contain=contain)
+    for what in ("pidfd_open", "pidfd_send_signal"):
+        with pytest.raises(PermissionError, match="Operation not permitted"):
+            attempt(what)
+    assert any(line.startswith("seccomp filter") for line in isolation.protections_seen[KATA])
 
 
 def test_a_crash_fails_the_test_and_the_next_one_gets_a_fresh_worker(isolated):

@@ -14,8 +14,10 @@ code is imported, the worker shuts itself in, as far as the system allows:
   devices: SYSTEM_PATHS), so the grader's checkout (.git included), the reports, the learner's
   checkout and $HOME are hidden under empty folders; then a
   separate user, or root without any capability where the Python installation is only root's;
+- always (on Linux): a seccomp filter (harness.sandbox.seccomp) by which the kernel refuses new
+  processes and programs, ptrace, pidfd calls and signals to other processes, whoever asks;
 - always: resource limits (address space, CPU time, processes, file size, open files), and
-  Python audit hooks that refuse new processes, ctypes, writes outside its scratch folder,
+  Python audit hooks, a second layer, that refuse new processes, ctypes, writes outside its scratch folder,
   network connections, signals to other processes, and reading solution files.
 
 It then answers the checker over the inherited socket (harness.sandbox.wire) until told goodbye.
@@ -281,6 +283,7 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
     sys.dont_write_bytecode = True
     sys.meta_path.insert(0, _NoReference())
     torch.set_num_threads(int(settings.get("threads", 1)))
+    protections.append(_install_seccomp())
     _install_audit_hook(work, code_dir, settings)
     protections.append("audit hooks: no new processes, no ctypes, no network, no writes outside its scratch folder, "
                        "no solution files")
@@ -296,6 +299,19 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
     except wire.PeerClosed:
         pass
     os._exit(0)
+
+
+def _install_seccomp() -> str:
+    """The kernel's wall against new processes, ptrace and signals (harness.sandbox.seccomp), in
+    every mode: with or without root, with or without namespaces."""
+    if not sys.platform.startswith("linux"):
+        return f"no seccomp filter (none on {sys.platform})"
+    from harness.sandbox import seccomp
+
+    try:
+        return seccomp.install()
+    except OSError as error:
+        return f"no seccomp filter ({error.strerror or error})"
 
 
 # What a test may replace parts of where the learner's code runs (harness.testing.as_the_kata_sees):
