@@ -62,3 +62,37 @@ def record_cache_devices(monkeypatch, kata: str, forward: str = "cached_forward"
 
     monkeypatch.setattr(seen_parts, forward, recording_forward)
     return devices
+
+
+class SearchRecorder:
+    """A model (any callable from tokens to logits) that keeps the tokens of every call: the beams
+    a search asks about, step by step, so that two searches can be compared step by step."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        self.calls.append(tokens.detach().cpu().clone())
+        return self.model(tokens)
+
+
+def where_searches_part(actual: list[Tensor], expected: list[Tensor], prompt_len: int) -> str:
+    """In words, the first step at which a search fed the model other beams than the reference's
+    (both recorded by a SearchRecorder), or that it stopped at another step."""
+    prompt, step = -1, 0
+    for mine, theirs in zip(actual, expected):
+        if theirs.shape[1] == prompt_len:  # the first step of the next prompt
+            prompt, step = prompt + 1, 0
+        step += 1
+        if mine.shape != theirs.shape or not torch.equal(mine, theirs):
+            return (f"Your search parts from the reference's at step {step} of prompt {prompt}: the beams it fed the model "
+                    f"(generated tokens) were {mine[:, prompt_len:].tolist()}, the reference's {theirs[:, prompt_len:].tolist()}. "
+                    "Look at what the step before decided.")
+    if len(actual) < len(expected):
+        return (f"Your search stopped after {len(actual)} calls of the model, the reference's went on to {len(expected)} "
+                "(with the same beams until then): check when the search may stop.")
+    if len(actual) > len(expected):
+        return (f"Your search went on past the reference's last step (the model called {len(actual)} times, not "
+                f"{len(expected)}, with the same beams until then): check when the search may stop.")
+    return ("Your search fed the model the same beams at every step as the reference's: the difference is in what it "
+            "keeps and returns (the scores given to the pool, the length penalty, the sequences returned).")

@@ -4,22 +4,36 @@ import itertools
 
 import pytest
 import torch
+from torch import Tensor
 
 from harness.config import Config
-from harness.testing import under_test
+from harness.testing import reference, under_test
 from harness.testing.asserts import check_tensor
 from harness.testing.context import check_refused_up_front
 from harness.testing.data import random_tokens
 from harness.testing.dtypes import check_loop_on_meta
 from harness.testing.oracles import hf_as_model, hf_generate, hf_gpt2, hf_gpt2_with_ties, likely_eos, reference_gpt2
+from harness.testing.recorders import SearchRecorder, where_searches_part
 
 KATA = "beam_search.beam_search"
 beam_search = under_test(KATA)
 CFG = Config(d_model=16, n_heads=2, n_layers=2, d_vocab=12, n_ctx=32)
+LENGTH_HINT = ("The pool compares finished sequences by their sum of log-probs / (generated tokens, EOS included, prompt "
+               "excluded) ** length_penalty: normalise the candidates' scores so before pool.add.")
+STOP_HINT = "After every step, ask the pool: pool.is_done(scores[0], tokens generated so far), with the best live beam's raw sum."
 CASES = [
     dict(eos=eos, length_penalty=penalty, early_stopping=early, no_repeat_ngram_size=ngram)
     for eos, penalty, early, ngram in itertools.product(["none", "likely"], [0.0, 1.0, 2.0], [True, False], [0, 2])
 ]
+
+
+def searched(hf, prompt: Tensor, **options):
+    """The search under test on Hugging Face's model, and in words where it parted from the reference's
+    search (step by step, the beams each fed the model), for the failure messages."""
+    mine, theirs = SearchRecorder(hf_as_model(hf)), SearchRecorder(hf_as_model(hf))
+    actual = beam_search(mine, prompt, **options)
+    reference(KATA)(theirs, prompt, **options)
+    return actual, where_searches_part(mine.calls, theirs.calls, prompt.shape[1])
 
 
 def both_searches(case: dict, seed: int, num_beams: int, returned: int, device):
@@ -29,8 +43,8 @@ def both_searches(case: dict, seed: int, num_beams: int, returned: int, device):
     options["eos_token_id"] = likely_eos(hf(prompt).logits) if case["eos"] == "likely" else None
     expected = hf_generate(hf, prompt, num_beams=num_beams, max_new_tokens=8, do_sample=False, num_return_sequences=returned,
                            output_scores=True, return_dict_in_generate=True, **options)
-    actual = beam_search(hf_as_model(hf), prompt, num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned, **options)
-    return actual, expected, options
+    actual, where = searched(hf, prompt, num_beams=num_beams, max_new_tokens=8, num_return_sequences=returned, **options)
+    return actual, expected, options, where
 
 
 @pytest.mark.parametrize("case", CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in CASES])
@@ -38,12 +52,12 @@ def test_sequences_and_scores_equal_hugging_face(case, device):
     number = CASES.index(case)
     seed, num_beams = number % 3, 2 + number % 3
     returned = 1 + number % num_beams
-    (sequences, scores), expected, options = both_searches(case, seed, num_beams, returned, device)
+    (sequences, scores), expected, options, where = both_searches(case, seed, num_beams, returned, device)
     what = f"beam search ({num_beams} beams, {returned} returned, {options})"
     check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len",
-                 hint="Check the pool (best num_beams finished), the length penalty, and the stopping rules.")
+                 hint=where)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4,
-                 hint="A finished score is the sum of log-probs / (generated tokens, EOS included) ** length_penalty.")
+                 hint=f"{where} {LENGTH_HINT}")
 
 
 class ScriptedModel:
@@ -67,8 +81,8 @@ def test_a_full_pool_stops_the_search_with_early_stopping(device):
     expected_scores = torch.stack([(log[0] + log[1]) / 4, (log[2] + log[1]) / 4])
     check_tensor(sequences, torch.tensor([[0, 0, 2], [0, 1, 2]], device=device), kata=KATA,
                  what="sequences of the scripted search", axes="returned total_len",
-                 hint="The pool keeps only the best num_beams finished sequences; once it is full and "
-                 "early_stopping=True, stop.")
+                 hint="The pool keeps the best num_beams finished sequences; with early_stopping=True a full pool ends the "
+                 "search. " + STOP_HINT)
     check_tensor(scores.cpu(), expected_scores, kata=KATA, what="scores of the scripted search", axes="returned")
 
 
@@ -118,10 +132,8 @@ NEVER_CASES = [dict(eos="likely", length_penalty=penalty, early_stopping="never"
 @pytest.mark.parametrize("case", NEVER_CASES, ids=[f"length_penalty={c['length_penalty']}" for c in NEVER_CASES])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_early_stopping_never_equals_hugging_face(case, seed, device):
-    (sequences, scores), expected, options = both_searches(case, seed, 2 + seed % 2, 2, device)
-    hint = ('early_stopping="never": once the pool is full, stop when the best live score divided by max_new_tokens ** '
-            'length_penalty (length_penalty > 0; else by the tokens generated so far) cannot beat the worst finished one. '
-            '"never" is truthy: test early_stopping is True.')
+    (sequences, scores), expected, options, where = both_searches(case, seed, 2 + seed % 2, 2, device)
+    hint = f"{where} {STOP_HINT}"
     check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of beam search with {options}",
                  axes="returned total_len", hint=hint)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of beam search with {options}", axes="returned",
@@ -137,10 +149,8 @@ HEURISTIC_CASES = [(0, 2, dict(eos="likely", length_penalty=2.0, early_stopping=
 
 @pytest.mark.parametrize("seed, num_beams, case", HEURISTIC_CASES, ids=["length_penalty=2", "length_penalty=1", "ngram=1"])
 def test_when_to_stop_and_single_token_bans_equal_hugging_face(seed, num_beams, case, device):
-    (sequences, scores), expected, options = both_searches(case, seed, num_beams, 1, device)
-    hint = ("early_stopping=False: once the pool is full, stop when the best live beam's score (scores[0], the best) divided "
-            "by the tokens generated so far ** length_penalty cannot beat the worst finished one (<=); max_new_tokens is "
-            "the length only for early_stopping=\"never\". no_repeat_ngram_size=1 bans every token already in the row.")
+    (sequences, scores), expected, options, where = both_searches(case, seed, num_beams, 1, device)
+    hint = f"{where} {STOP_HINT} no_repeat_ngram_size=1 bans every token already in the row."
     check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of beam search with {options}",
                  axes="returned total_len", hint=hint)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of beam search with {options}", axes="returned",
@@ -152,29 +162,30 @@ def test_the_oracle_cases_do_end_beams_with_eos(device):
     early = 0
     for case in CASES:
         if case["eos"] == "likely":
-            _, expected, options = both_searches(case, CASES.index(case) % 3, 3, 3, device)
+            _, expected, options, _ = both_searches(case, CASES.index(case) % 3, 3, 3, device)
             early += int((expected.sequences[:, 3:] == options["eos_token_id"]).any(dim=1).sum())
     assert early >= 20, f"only {early} returned sequences end with EOS: the oracle cases no longer test EOS"
 
 
-def test_a_float64_model_is_searched_in_float32_as_hugging_face_does(device):
-    """The docstring: log-probabilities in float32 whatever the model's dtype; the scores come back float32."""
-    hf = copy.deepcopy(hf_gpt2(CFG, 1, str(device))).double()  # hf_gpt2 is cached: never convert it in place
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
+def test_a_model_of_another_dtype_is_searched_in_float32_as_hugging_face_does(dtype, device):
+    """The docstring: log-probabilities in float32 whatever the model's dtype; the scores come back float32.
+    (bfloat16 log-probabilities round to 3 digits: the search would rank other candidates.)"""
+    hf = copy.deepcopy(hf_gpt2(CFG, 1, str(device))).to(dtype)  # hf_gpt2 is cached: never convert it in place
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=11, device=device)
-    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf(prompt).logits), num_return_sequences=2)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(hf(prompt).logits.float()), num_return_sequences=2)
     expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
     sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
-    check_tensor(sequences, expected.sequences, kata=KATA, what="sequences of a float64 model's beam search",
-                 axes="returned total_len")
-    check_tensor(scores, expected.sequences_scores.float(), kata=KATA, what="scores of a float64 model's beam search",
+    check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of a {dtype} model's beam search",
+                 axes="returned total_len", hint="Take the log-probabilities in float32: .float().log_softmax(-1).")
+    check_tensor(scores, expected.sequences_scores.float(), kata=KATA, what=f"scores of a {dtype} model's beam search",
                  axes="returned", atol=1e-4, rtol=1e-4, hint="Take the log-probabilities in float32: .float().log_softmax(-1).")
 
 
 TIE_CASES = [dict(kinds=kinds, eos_token_id=eos, early_stopping=early)
              for kinds, eos, early in itertools.product([1, 3], [None, 0], [True, False, "never"])]
-TIE_HINT = ("Exact ties: where scores are equal, Hugging Face's order is torch.topk's. Keep the pool as the docstring "
-            "says (num_beams slots at -1e9, then torch.topk over torch.cat([pool scores, all 2 * num_beams candidates' "
-            "scores with -1e9 on the unfinished]), pool first), not a sorted list.")
+TIE_HINT = ("Exact ties: where scores are equal, Hugging Face's order is torch.topk's. Give pool.add all 2 * num_beams "
+            "candidates, in beam_step's order, and return pool.best(num_return_sequences) as it orders them (no sort).")
 
 
 @pytest.mark.parametrize("case", TIE_CASES, ids=[",".join(f"{k}={v}" for k, v in c.items()) for c in TIE_CASES])
@@ -222,7 +233,7 @@ def test_one_beam_is_greedy_search_ended_by_its_eos_as_hugging_face_does(early_s
         sequences, _ = beam_search(hf_as_model(hf), prompt, **options)
         check_tensor(sequences, expected, kata=KATA, what=f"the sequence of a one-beam search ({options}, prompt seed {seed})",
                      axes="returned total_len",
-                     hint="With one beam, beam search is greedy search: the first finished sequence ends it, whatever early_stopping says.")
+                     hint="With one beam, the first finished sequence ends the search, whatever early_stopping says. " + STOP_HINT)
 
 
 def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face_returns_it(device):
@@ -234,7 +245,8 @@ def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face
     options = dict(num_beams=2, max_new_tokens=4, no_repeat_ngram_size=1, num_return_sequences=2)
     expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
     sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
-    hint = "An empty slot of the pool holds the prompt alone, at -1e9: it is what is returned when no sequence could finish."
+    hint = ("When nothing could finish, the pool's empty slots hold the prompt, at -1e9: return pool.best(num_return_sequences) "
+            "whatever it holds.")
     check_tensor(sequences, expected.sequences, kata=KATA, what="the sequences when every continuation is banned",
                  axes="returned total_len", hint=hint)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what="the scores when every continuation is banned", axes="returned",
@@ -264,10 +276,8 @@ def test_the_stopping_rules_with_a_length_penalty_of_zero_or_less_equal_hugging_
     stopped_at_once = hf_generate(hf, prompt, do_sample=False, **{**options, "early_stopping": True})
     assert stopped_at_once.shape != expected.sequences.shape or not torch.equal(stopped_at_once, expected.sequences), (
         "this case no longer tells the stopping rules apart: pick another (the suite's own guard)")
-    sequences, scores = beam_search(hf_as_model(hf), prompt, **options)
-    hint = ("With length_penalty <= 0, early_stopping=False and \"never\" share one rule: once the pool is full, stop when "
-            "the best live beam's score divided by (tokens generated so far) ** length_penalty cannot beat the pool's worst. "
-            "\"never\" uses max_new_tokens instead only when length_penalty > 0.")
+    (sequences, scores), where = searched(hf, prompt, **options)
+    hint = f"{where} {STOP_HINT}"
     what = f"beam search on a peaked model with {options}"
     check_tensor(sequences, expected.sequences, kata=KATA, what=f"sequences of {what}", axes="returned total_len", hint=hint)
     check_tensor(scores, expected.sequences_scores, kata=KATA, what=f"scores of {what}", axes="returned", atol=1e-4, rtol=1e-4, hint=hint)

@@ -11,16 +11,31 @@ from harness.testing.strategies import seeds
 
 KATA = "beam_search.beam_step"
 beam_step = under_test(KATA)
-NAMES = ("next live tokens", "next live scores", "candidates", "candidate scores", "finished mask")
+NAMES = ("next beams' tokens", "next beams' scores", "parents", "candidates", "candidate scores", "finished mask")
+# What each result is, in the words of the rule it follows: the message of the first result that differs.
+CANDIDATES_RULE = ("The candidates are the 2 * num_beams best of every beam b extended by every token t, scored scores[b] + "
+                   "log_probs[b, t], best first.")
+RULES = {
+    "candidates": CANDIDATES_RULE,
+    "candidate scores": CANDIDATES_RULE + " The scores are raw sums: no length penalty here.",
+    "finished mask": ("A candidate is finished when its token is eos_token_id (or on the last step), and only if it ranks "
+                      "among the first num_beams of the 2 * num_beams candidates."),
+    "next beams' tokens": "The next beams are the num_beams best candidates that did not end, best first.",
+    "next beams' scores": "The next beams' scores are their candidates' scores (with -1e9 on a candidate that ended).",
+    "parents": "parents[i] is the index of the old beam that next beam i extends (the candidate's index // d_vocab).",
+}
+ORDER = ("candidates", "candidate scores", "finished mask", "next beams' tokens", "next beams' scores", "parents")
 TIE_HINT = ("With equal scores, the order is torch.topk's: take the 2 * num_beams candidates with torch.topk over "
             "the flattened (beams x vocabulary) scores, and the live beams with a second torch.topk (no sort, no loop).")
 
 
 def check_step(actual, expected, hint=""):
     __tracebackhide__ = True
-    assert isinstance(actual, tuple) and len(actual) == 5, f"beam_step should return a tuple of 5 tensors.\n{stuck(KATA)}"
-    for name, got, want in zip(NAMES, actual, expected):
-        check_tensor(got, want, kata=KATA, what=f"beam_step's {name}", hint=hint)
+    assert isinstance(actual, tuple) and len(actual) == 6, (
+        f"beam_step should return a tuple of 6 tensors: {', '.join(NAMES)}.\n{stuck(KATA)}")
+    results, wanted = dict(zip(NAMES, actual)), dict(zip(NAMES, expected))
+    for name in ORDER:  # the candidates first: every other result is made from them
+        check_tensor(results[name], wanted[name], kata=KATA, what=f"beam_step's {name}", hint=f"{RULES[name]} {hint}".strip())
 
 
 @st.composite
@@ -63,11 +78,11 @@ def test_eos_finishes_a_beam_only_within_the_top_num_beams(device):
     candidates = torch.tensor([[7, 0], [7, 1], [8, 3], [7, 2]], device=device)
     candidate_scores = torch.log(torch.tensor([0.5, 0.3, 0.7 / torch.e, 0.2], device=device))
     got = beam_step(tokens, scores, log_probs, eos_token_id=1)
-    expected = (candidates[[0, 2]], candidate_scores[[0, 2]], candidates, candidate_scores,
+    expected = (candidates[[0, 2]], candidate_scores[[0, 2]], torch.tensor([0, 1], device=device), candidates, candidate_scores,
                 torch.tensor([False, True, False, False], device=device))
     check_step(got, expected, hint="EOS candidates leave the live beams; they are finished only if ranked in the top num_beams.")
     got = beam_step(tokens, scores, log_probs, eos_token_id=3)  # (1, 3) ranks third of four: it ends, unfinished
-    expected = (candidates[[0, 1]], candidate_scores[[0, 1]], candidates, candidate_scores,
+    expected = (candidates[[0, 1]], candidate_scores[[0, 1]], torch.tensor([0, 0], device=device), candidates, candidate_scores,
                 torch.tensor([False, False, False, False], device=device))
     check_step(got, expected, hint="A candidate that ends outside the first num_beams of the 2 * num_beams is not finished, "
                "and not live either: it is dropped.")
@@ -77,9 +92,9 @@ def test_the_last_step_finishes_the_top_num_beams(device):
     tokens = torch.tensor([[1], [2]], device=device)
     log_probs = torch.log(torch.tensor([[0.6, 0.4, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0]], device=device))
     got = beam_step(tokens, torch.zeros(2, device=device), log_probs, eos_token_id=None, is_last_step=True)
-    check_tensor(got[2][:2], torch.tensor([[2, 0], [1, 0]], device=device), kata=KATA,
+    check_tensor(got[3][:2], torch.tensor([[2, 0], [1, 0]], device=device), kata=KATA,
                  what="the two best candidates on the last step", hint="Candidates come best first (torch.topk's order).")
-    check_tensor(got[4], torch.tensor([True, True, False, False], device=device), kata=KATA,
+    check_tensor(got[5], torch.tensor([True, True, False, False], device=device), kata=KATA,
                  what="finished mask on the last step", hint="On the last step every candidate ends; the top num_beams of them are finished.")
 
 

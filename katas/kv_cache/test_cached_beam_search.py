@@ -25,7 +25,9 @@ CASES = [
 ]
 
 
-REORDER_HINT = "After beam_step, reorder the cache so that each row holds its new beam's parent, then feed the last tokens."
+REORDER_HINT = ("After beam_step, reorder the cache with its parents (row i then holds the past of new beam i, "
+                "whose parent is parents[i]), then feed only each beam's last token.")
+STOP_HINT = "After every step, ask the pool: pool.is_done(scores[0], tokens generated so far), with the best live beam's raw sum."
 
 
 def check_search(actual, expected_sequences, expected_scores, what: str, hint: str = REORDER_HINT) -> None:
@@ -63,9 +65,7 @@ def test_when_to_stop_and_single_token_bans_equal_uncached_beam_search(seed, num
     options = dict(case, eos_token_id=likely_eos(model(prompt)), num_beams=num_beams, max_new_tokens=8)
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  what=f"cached beam search with {options}",
-                 hint="early_stopping=False: once the pool is full, stop when the best live beam's score (scores[0]) divided by "
-                 "the tokens generated so far ** length_penalty cannot beat the worst finished one (<=). "
-                 "no_repeat_ngram_size=1 bans every token already in the row.")
+                 hint=f"{STOP_HINT} no_repeat_ngram_size=1 bans every token already in the row.")
 
 
 @pytest.mark.parametrize("num_beams", [2, 4])
@@ -157,9 +157,11 @@ def test_exact_ties_are_broken_as_parts_beam_search_breaks_them(kinds, early_sto
     shapes), so it is compared with the reference's cached search: same cache, same topk calls, same order."""
     model = reference_gpt2_with_ties(CFG, kinds, kinds, str(device))
     prompt = random_tokens(2, 3, CFG.d_vocab, seed=kinds + 20, device=device)
-    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=0, early_stopping=early_stopping, num_return_sequences=3)
-    hint = ("Exact ties: keep the pool as parts.beam_search's docstring says (torch.topk over torch.cat([pool scores, "
-            "all candidates' scores with -1e9 on the unfinished]), pool first), so that equal scores keep topk's order.")
+    num_beams = 4 if kinds == 1 else 3  # four beams on one logit value: the pool's slots tie with its candidates
+    options = dict(num_beams=num_beams, max_new_tokens=6, eos_token_id=0, early_stopping=early_stopping,
+                   num_return_sequences=num_beams)
+    hint = ("Exact ties: where scores are equal, the order is torch.topk's. Give pool.add all 2 * num_beams candidates, in "
+            "beam_step's order, and return pool.best(num_return_sequences) as it orders them (no sort).")
     check_search(beam_search_with_cache(model, prompt, **options), *reference(KATA)(model, prompt, **options),
                  what=f"cached beam search with exact ties ({kinds} distinct logits, {options})", hint=hint)
 
@@ -194,7 +196,7 @@ def test_one_beam_is_greedy_search_ended_by_its_eos_as_hugging_face_does(early_s
         sequences, _ = beam_search_with_cache(model, prompt, **options)
         check_tensor(sequences, hf_generate(hf, prompt, do_sample=False, **options), kata=KATA,
                      what=f"the sequence of a one-beam cached search ({options}, prompt seed {seed})", axes="returned total_len",
-                     hint="With one beam, beam search is greedy search: the first finished sequence ends it, whatever early_stopping says.")
+                     hint="With one beam, the first finished sequence ends the search, whatever early_stopping says. " + STOP_HINT)
 
 
 def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face_returns_it(device):
@@ -205,7 +207,8 @@ def test_when_every_continuation_is_banned_the_prompt_comes_back_as_hugging_face
     expected = hf_generate(hf, prompt, do_sample=False, output_scores=True, return_dict_in_generate=True, **options)
     check_search(beam_search_with_cache(model, prompt, **options), expected.sequences, expected.sequences_scores,
                  what="cached beam search when every continuation is banned",
-                 hint="An empty slot of the pool holds the prompt alone, at -1e9: it is what is returned when no sequence could finish.")
+                 hint="When nothing could finish, the pool's empty slots hold the prompt, at -1e9: return "
+                 "pool.best(num_return_sequences) whatever it holds.")
 
 
 # Found by search: on a peaked model (its embedding, tied to the unembedding, scaled up) the stopping
@@ -225,6 +228,4 @@ def test_the_stopping_rules_with_a_length_penalty_of_zero_or_less_equal_uncached
                    early_stopping=early_stopping, length_penalty=length_penalty, num_return_sequences=num_beams)
     check_search(beam_search_with_cache(model, prompt, **options), *uncached_beam_search(model, prompt, **options),
                  what=f"cached beam search on a peaked model with {options}",
-                 hint="With length_penalty <= 0, early_stopping=False and \"never\" share one rule: once the pool is full, stop "
-                 "when the best live beam's score divided by (tokens generated so far) ** length_penalty cannot beat the pool's "
-                 "worst. \"never\" uses max_new_tokens instead only when length_penalty > 0.")
+                 hint=STOP_HINT)

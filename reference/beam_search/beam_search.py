@@ -1,45 +1,36 @@
 """Beam search: the num_beams most likely continuations, as Hugging Face's generate(num_beams=k).
 
-For each prompt of the batch on its own:
-- start with num_beams copies of the prompt; beam 0 scores 0, the others -1e9 (so the first
-  step does not pick the same token num_beams times);
-- each step: log-probabilities = log_softmax of the model's last logits, in float32 whatever the
-  model's dtype (as Hugging Face does; the scores returned are float32); ban repeated n-grams
-  (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0; then parts.beam_step
-  (is_last_step on the max_new_tokens-th step);
-- a finished candidate scores sum of log-probs / (generated tokens, EOS included, prompt
-  excluded) ** length_penalty; keep the best num_beams of them ("the pool"), as Hugging Face
-  does: the pool is num_beams slots, each a sequence and a score, all starting empty at -1e9
-  (an empty slot holds the prompt alone: where every continuation was banned and nothing ever
-  finished, the prompt is what comes back, at -1e9, as Hugging Face returns it).
-  After each step, put the pool's scores and the 2 * num_beams candidates' scores side by side,
-  pool first: torch.cat([pool_scores, candidate_scores / length ** length_penalty + -1e9 on
-  every candidate that did not finish]), and keep the slots that torch.topk(..., num_beams)
-  picks, in its order. The pool is full when all its slots hold finished sequences. Why not
-  sort a list? Equal scores: topk orders ties its own way, and only the same topk on the same
-  tensor puts them in Hugging Face's order;
-- stop after max_new_tokens; or, with early_stopping=True, once the pool is full; or,
-  with early_stopping=False, once the pool is full and the best live beam's score divided by
-  (tokens generated so far) ** length_penalty cannot beat (is <=) the pool's worst score
-  (from then on nothing enters the pool); with early_stopping="never", the same, but divided by
-  max_new_tokens ** length_penalty when length_penalty > 0 (the best length a live beam could
-  still reach: Hugging Face's "never" heuristic; with length_penalty <= 0 it is False's rule).
-  Beware: "never" is a true value in Python, so test `early_stopping is True`. With
-  num_beams=1, beam search is greedy search (Hugging Face runs greedy search then): whatever
-  early_stopping says, the first finished sequence ends it;
-- return the first num_return_sequences slots of the pool (topk's order: best first), with
-  their scores. Shorter sequences are padded with eos_token_id up to the longest one returned for the batch.
+Greedy search commits to the likeliest token at each step, yet the likeliest sequence may start
+with a less likely token. Beam search keeps num_beams sequences alive ("beams") and moves them
+all a step at a time with parts.beam_step. Each prompt of the batch is searched on its own:
 
-Refused, as ValueError: num_return_sequences > num_beams (Hugging Face's generate() refuses it
-too), and 2 * num_beams > d_vocab, checked on the first log-probabilities, before any beam is
-chosen: the first step then has fewer than 2 * num_beams real candidates, the -1e9 placeholder
-beams get picked, and Hugging Face's search goes on differently (vocabulary 2, num_beams=4: it
-returns [0, 1, 1, 1] where these rules stop a step earlier); this project refuses rather than
-imitate that.
+- The beams start as num_beams copies of the prompt, beam 0 scoring 0 and the others -1e9: were
+  they all at 0, the first step would pick the best token num_beams times, once per copy.
+- Each step: the model's log-probabilities of the next token (log_softmax of its last logits),
+  repeated n-grams banned (parts.ban_repeated_ngrams) when no_repeat_ngram_size > 0, then
+  parts.beam_step (is_last_step on the max_new_tokens-th step: every beam ends there).
+- Sequences that finish go to a pool of the num_beams best ones (harness.beams.FinishedPool).
+  Why a length penalty: a sum of log-probabilities only falls as a sequence grows, so raw sums
+  favour whatever ends first. The pool compares finished sequences by their sum divided by
+  (generated tokens, EOS included, prompt excluded) ** length_penalty: 1 is the mean
+  log-probability per token, more favours longer sequences, 0 is the raw sum. The scores you
+  give the pool are normalised so.
+- When to stop: after max_new_tokens, or sooner, once further steps cannot change the pool: it
+  is full and no live beam can beat its worst sequence. How sure to be is early_stopping's
+  (True: a full pool is enough; False: a heuristic; "never": only when certain);
+  pool.is_done(the best live beam's score, tokens generated) applies Hugging Face's rules.
+- The result: each prompt's num_return_sequences best finished sequences (prompt included) and
+  their scores, stacked for the batch by harness.beams.pad_and_stack.
 
-Errors up front: when the model knows its context length (a parts.GPT2 has model.cfg.n_ctx),
-a prompt_len + max_new_tokens that exceeds it raises harness.config.context_error(prompt_len,
-max_new_tokens, n_ctx) before the model runs. A model without a cfg is not checked.
+Refused up front, as ValueError: num_return_sequences > num_beams (as Hugging Face refuses it),
+and, when the model knows its context length (model.cfg.n_ctx, as a parts.GPT2 does), a
+prompt_len + max_new_tokens beyond it: harness.config.context_error(prompt_len,
+max_new_tokens, n_ctx). A model without a cfg is not checked.
+
+Matching Hugging Face exactly: log-probabilities in float32 whatever the model's dtype (the
+scores returned are float32); and 2 * num_beams > d_vocab is refused (ValueError, on the first
+step): with fewer real candidates than 2 * num_beams, Hugging Face's search takes the -1e9
+copies of the prompt as candidates, which this project refuses to imitate.
 
 model: any callable from tokens (batch, seq) to logits (batch, seq, d_vocab).
 """
@@ -50,7 +41,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from harness import parts
-from harness.beams import pad_and_stack
+from harness.beams import FinishedPool, pad_and_stack
 from harness.config import context_error
 
 NEVER = -1.0e9
@@ -79,9 +70,8 @@ def beam_search(
         tokens = row.repeat(num_beams, 1)
         scores = torch.full((num_beams,), NEVER, device=prompt.device)
         scores[0] = 0.0
-        pool: list = [row] * num_beams  # the finished sequences, best first; an empty slot holds the prompt
-        pool_scores = torch.full((num_beams,), NEVER, device=prompt.device)
-        pool_finished = torch.zeros(num_beams, dtype=torch.bool, device=prompt.device)
+        pool = FinishedPool(row, num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
+                            max_new_tokens=max_new_tokens)
         for step in range(1, max_new_tokens + 1):
             with torch.no_grad():
                 log_probs = model(tokens)[:, -1, :].float().log_softmax(dim=-1)
@@ -90,20 +80,11 @@ def beam_search(
                                  f"not {log_probs.shape[-1]}: beam search takes 2 * num_beams candidates a step")
             if no_repeat_ngram_size > 0:
                 log_probs = parts.ban_repeated_ngrams(log_probs, tokens, no_repeat_ngram_size)
-            tokens, scores, candidates, candidate_scores, finished = parts.beam_step(
+            tokens, scores, _, candidates, candidate_scores, finished = parts.beam_step(
                 tokens, scores, log_probs, eos_token_id=eos_token_id, is_last_step=step == max_new_tokens
             )
-            merged_scores = torch.cat([pool_scores, candidate_scores / step**length_penalty + ~finished * NEVER])
-            keep = torch.topk(merged_scores, num_beams).indices
-            entries = pool + list(candidates)
-            pool = [entries[i] for i in keep.tolist()]
-            pool_scores, pool_finished = merged_scores[keep], torch.cat([pool_finished, finished])[keep]
-            full = bool(pool_finished.all())
-            if full and (early_stopping is True or num_beams == 1):  # one beam: greedy search, ended by its EOS
+            pool.add(candidates, candidate_scores / step**length_penalty, finished)
+            if pool.is_done(scores[0], step):
                 break
-            best_length = max_new_tokens if early_stopping == "never" and length_penalty > 0 else step
-            if full and scores[0] / best_length**length_penalty <= pool_scores.min():
-                break  # the best live beam cannot enter the pool any more
-        results.append(list(zip(pool_scores.tolist(), pool))[:num_return_sequences])
+        results.append(pool.best(num_return_sequences))
     return pad_and_stack(results, eos_token_id)
-

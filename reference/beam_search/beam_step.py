@@ -1,29 +1,31 @@
 """One step of beam search, for one prompt: from the live beams to the next ones.
 
-Beam search keeps num_beams live sequences ("beams") with their scores, the sum of the
-log-probabilities of their generated tokens. One step, Hugging Face's rules:
-1. every beam b and token t make a candidate, scored scores[b] + log_probs[b, t];
-2. keep the 2 * num_beams best candidates, best first (torch.topk over beams x vocabulary,
-   flattened beam-major: beam = index // d_vocab, token = index % d_vocab);
-3. a candidate is finished if its token is eos_token_id or this is the last step
-   (is_last_step), but only if it ranks among the first num_beams of those candidates (a
-   candidate further down that ends is not finished: it is dropped);
-4. the next live beams are the num_beams best candidates that did not end (to pick them, add
-   -1e9 to the scores of the candidates that ended, in step 3 before the rank rule, and take
-   torch.topk again; the live scores keep that -1e9, which only matters if no better candidate
-   is left).
-Why 2 * num_beams? So that num_beams candidates that did not end remain even if some end.
+Greedy search keeps one sequence; beam search keeps num_beams of them alive ("beams"), each
+scored by the sum of its generated tokens' log-probabilities (the log of its probability). Every
+beam b and token t make a candidate, beam b extended by t, scored scores[b] + log_probs[b, t].
+Which candidates go on?
 
-Return all 2 * num_beams candidates, in topk's order, with their raw scores and the finished
-mask: the caller keeps the best finished ones (the pool) as Hugging Face does, by one more topk
-over the pool and the candidates side by side, which needs them all, in this order, so that
-equal scores come out in the same order.
+- The best ones, but some candidates end: their token is eos_token_id, or this is the last step
+  (is_last_step). A sequence that ended cannot be extended: it leaves the beams, offered to the
+  caller as finished, and the beams are refilled from the next best candidates that did not end.
+  So a step looks at the 2 * num_beams best candidates: even if num_beams of them end, num_beams
+  remain to go on.
+- A candidate that ends is finished only if it ranks among the first num_beams of those
+  2 * num_beams (one further down would not have been a beam: it is dropped).
 
-Ties: wherever scores are equal, torch.topk's order decides, in every one of these steps. Use
-torch.topk (not a sort, not a loop) on exactly these tensors to break ties as Hugging Face does.
+Returns, in this order:
+- the next beams' tokens (num_beams rows, one token longer), best first, and their scores;
+- their parents: parents[i] is the index of the beam that new beam i extends. Whatever was kept
+  per beam (a cache of its keys and values) follows the beams through it;
+- the 2 * num_beams candidates, best first, their raw scores (the length penalty is the caller's
+  business), and which of them finished: the caller's pool of finished sequences takes them all.
+Scores keep the dtype of scores + log_probs.
 
-Scores stay raw sums here: the length penalty is the caller's business. The scores returned
-keep the dtype of `scores` + `log_probs`.
+Matching Hugging Face exactly (where scores are equal): the order is torch.topk's. Take the
+candidates with one torch.topk over the flattened (beams x vocabulary) scores (beam = index //
+d_vocab, token = index % d_vocab) and the next beams with a second torch.topk over the
+candidates' scores plus -1e9 on those that ended, not a sort or a boolean mask. The next beams'
+scores carry that -1e9 too (it shows only on the last step, where every candidate ends).
 """
 import torch
 from jaxtyping import Bool, Float, Int
@@ -42,12 +44,13 @@ def beam_step(
 ) -> tuple[
     Int[Tensor, "beams seq+1"],
     Float[Tensor, " beams"],
+    Int[Tensor, " beams"],
     Int[Tensor, "candidates seq+1"],
     Float[Tensor, " candidates"],
     Bool[Tensor, " candidates"],
 ]:
-    """(next live tokens, their scores, the 2 * num_beams candidates, their raw scores, which of them
-    finished), as described above."""
+    """(next beams' tokens, their scores, their parents, the 2 * num_beams candidates, their raw
+    scores, which of them finished), as described above."""
     num_beams, d_vocab = log_probs.shape
     candidate_scores, flat = torch.topk((scores[:, None] + log_probs).flatten(), 2 * num_beams)
     beam, token = flat // d_vocab, flat % d_vocab
@@ -57,4 +60,4 @@ def beam_step(
     finished = ends & (torch.arange(2 * num_beams, device=ends.device) < num_beams)
     live = torch.topk(candidate_scores + ends * FINISHED, num_beams).indices
     live_scores = candidate_scores[live] + ends[live].to(candidate_scores.dtype) * FINISHED  # bool * float would be float32
-    return candidates[live], live_scores, candidates, candidate_scores, finished
+    return candidates[live], live_scores, beam[live], candidates, candidate_scores, finished
