@@ -7,11 +7,10 @@ so on: a row's positions count its real tokens, not its columns.
     attention_mask [[0, 0, 1, 1, 1],     positions [[0, 0, 0, 1, 2],
                     [1, 1, 1, 1, 1]]                [0, 1, 2, 3, 4]]
 
-That is a running count of the mask minus one (torch.cumsum along the positions axis). On a
-padding position that count is -1, which would index W_pos from the end: padding positions
-get 0 instead, as Hugging Face's generate() computes them (transformers 5:
+Padding positions get 0, as Hugging Face's generate() computes them (transformers 5:
 `_prepare_position_ids_for_generation`; some older versions used 1). No real token ever sees
-a padding position, so that value changes none of the real tokens' logits.
+a padding position, so that value changes none of the real tokens' logits; it must only be a
+valid index into W_pos.
 """
 from jaxtyping import Int
 from torch import Tensor

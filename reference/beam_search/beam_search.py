@@ -18,7 +18,8 @@ all a step at a time with parts.beam_step. Each prompt of the batch is searched 
 - When to stop: after max_new_tokens, or sooner, once further steps cannot change the pool: it
   is full and no live beam can beat its worst sequence. How sure to be is early_stopping's
   (True: a full pool is enough; False: a heuristic; "never": only when certain);
-  pool.is_done(the best live beam's score, tokens generated) applies Hugging Face's rules.
+  pool.is_done(the best live beam's score, the tokens generated so far, this step's included)
+  applies Hugging Face's rules.
 - The result: each prompt's num_return_sequences best finished sequences (prompt included) and
   their scores, stacked for the batch by harness.beams.pad_and_stack.
 

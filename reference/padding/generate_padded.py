@@ -4,10 +4,9 @@ parts.generate's loop, with the padding carried along:
 - each step runs parts.padded_forward(model, tokens, attention_mask) on every token so far and
   takes the logits of the last position: with left padding it is every row's last real token;
 - the penalties count a row's real tokens only, never its padding: Hugging Face's
-  generate() skips the left padding in its repetition penalty (transformers 5). A rectangular
-  `tokens` cannot say that, so apply them row by row, yourself, before the rest:
-  parts.apply_repetition_penalty (unless it is 1.0), then parts.apply_frequency_penalty (unless
-  it is 0.0), each on one row's logits (1, d_vocab) with that row's real tokens (1, n);
+  generate() skips the left padding in its repetition penalty (transformers 5), since padding
+  is not text the model wrote. Given the whole rectangular `tokens`, the penalty functions
+  would count the padding too: they must see each row's real tokens, and nothing else;
 - then parts.sample_next_token chooses the next token (the other options pass through);
 - the new token is real: the attention mask grows by a column of ones at every step.
 

@@ -5,6 +5,9 @@ the last position, choose the next token with parts.sample_next_token (the optio
 through), and append it. Stop after max_new_tokens, or once every row has produced
 eos_token_id. A row that has finished keeps getting eos_token_id appended (as padding) while
 the others go on: the result is rectangular. This is Hugging Face's generate() for one beam.
+Choose a token for every row, finished ones too, then overwrite the finished rows' with the
+pad: sampling draws random numbers row by row, and a finished row left out would shift every
+later row's draws (Hugging Face samples them all, so its tokens would differ from yours).
 
 As Hugging Face's generate() does, eos_token_id may be a list: any of its ids ends a row. A
 finished row gets pad_token_id appended, or the (first) eos id when no pad_token_id is given.
