@@ -1,5 +1,6 @@
 """The manifest, the folders, the hints and the mutants agree."""
 import ast
+import re
 
 import pytest
 
@@ -69,6 +70,24 @@ def test_hints_are_graded_and_do_not_give_the_answer_away(kata):
     for hint in kata.hints:
         for line in solution_lines:
             assert len(line) < 20 or line not in hint, f"{kata.id}: a hint quotes the solution: {line!r}"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9_.()\[\]*/+-]+", text.lower())
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=IDS)
+def test_no_hint_repeats_the_docstring(kata):
+    """A hint adds what the docstring does not say: none shares a run of 7 words with it."""
+    tree = ast.parse(stub_source(kata.reference_file, kata.symbol))
+    docstrings = [ast.get_docstring(node) or "" for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))]
+    words = _words("\n".join(docstrings))
+    runs = {tuple(words[i:i + 7]) for i in range(len(words) - 6)}
+    for hint in kata.hints:
+        hint_words = _words(hint)
+        repeated = [" ".join(hint_words[i:i + 7]) for i in range(len(hint_words) - 6) if tuple(hint_words[i:i + 7]) in runs]
+        assert not repeated, f"{kata.id}: a hint repeats the docstring ({repeated[0]!r}): {hint}"
 
 
 @pytest.mark.parametrize("kata", KATAS, ids=IDS)
