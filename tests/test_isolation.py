@@ -6,6 +6,7 @@ the suites do, with isolation on."""
 import math
 import os
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -198,6 +199,29 @@ def test_the_kernel_refuses_what_raises_no_audit_event(contain, isolated):
         with pytest.raises(PermissionError, match="Operation not permitted"):
             attempt(what)
     assert any(line.startswith("seccomp filter") for line in isolation.protections_seen[KATA])
+
+
+@pytest.mark.parametrize("contain", [True, False], ids=["contained", "as-without-root"])
+def test_a_file_beside_the_workers_own_folders_is_hidden(contain, isolated):
+    """/tmp holds the worker's code and scratch folders, so /tmp itself stays visible: the files
+    lying in it (a git bundle of the grader, a copy of a solution) must not."""
+    planted = tempfile.NamedTemporaryFile("w", dir=tempfile.gettempdir(), prefix="kata-planted-", suffix=".py", delete=False)
+    with planted:
+        planted.write(manifest.get("attention.causal_mask").reference_file.read_text())
+    look = isolated("""
+    import os, stat
+    def gelu_new(path, how):
+        if how == "stat":
+            return stat.S_ISCHR(os.stat(path).st_mode)  # os.stat raises no audit event: the mounts alone decide
+        return open(path).read()
+    """, contain=contain)
+    try:
+        with pytest.raises(PermissionError, match="not allowed while a kata is graded"):
+            look(planted.name, "read")
+        if contain and sys.platform.startswith("linux") and "no namespaces" not in " ".join(isolation.protections_seen[KATA]):
+            assert look(planted.name, "stat"), "the planted file is not covered by /dev/null in the worker's mounts"
+    finally:
+        os.unlink(planted.name)
 
 
 def test_a_crash_fails_the_test_and_the_next_one_gets_a_fresh_worker(isolated):

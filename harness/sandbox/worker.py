@@ -96,9 +96,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     scratch = settings["scratch"]
     _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0777,size={settings.get('scratch_mib', 512)}m")
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    hidden = _folders_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, scratch))
-    for path in hidden:
-        _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
+    hidden = _paths_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, scratch))
+    unhidden = _hide(libc, hidden)
     read_only = 0
     for mount_point in _mount_points():
         if mount_point in (scratch, "/dev/shm", "/dev/pts") or mount_point.startswith(("/proc", "/sys")) or mount_point in hidden:
@@ -114,7 +113,8 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
                     f"read-only filesystem ({read_only} mounts) but a private scratch folder",
                     f"only the Python installation, its own code and scratch folders and the system's libraries visible "
-                    f"({len(hidden)} folders hidden: the grader's and the learner's checkouts, .git, $HOME, /tmp)"]
+                    f"({len(hidden) - unhidden} folders and files hidden: the grader's and the learner's checkouts, .git, "
+                    f"$HOME, /tmp" + (f"; {unhidden} could not be" if unhidden else "") + ")"]
     if not as_root:  # only the grader's own uid is mapped: no other user to become
         _drop_capabilities(libc, None)
         protections.append("no capabilities (root of its user namespace only)")
@@ -133,6 +133,21 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     return code_dir, scratch
 
 
+def _hide(libc, paths: list) -> int:
+    """An empty read-only folder over each folder, /dev/null over each file. Returns how many files
+    could not be covered (a socket, or a file that went away, may refuse)."""
+    refused = 0
+    for path in paths:
+        if os.path.isdir(path):
+            _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=4k")
+            continue
+        try:
+            _mount(libc, "/dev/null", path, None, MS_BIND)
+        except OSError:
+            refused += 1
+    return refused
+
+
 def _visible(code_dir: str, scratch: str) -> list:
     """The allowlist: every path the worker may read (and the folders on the way to them)."""
     return [os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, *sys.path[1:], code_dir, scratch, *SYSTEM_PATHS)
@@ -149,21 +164,28 @@ def _map_to_root(uid: int, gid: int) -> None:
         gid_map.write(f"0 {gid} 1")
 
 
-def _folders_to_hide(paths: list, needed: list) -> list:
+def _paths_to_hide(paths: list, needed: list) -> list:
     """`paths`, but a folder that holds something the worker needs (the Python installation, a
-    virtual environment inside the checkout) is hidden child by child, sparing that path."""
+    virtual environment inside the checkout) is hidden child by child, sparing that path: its
+    other folders and its files (a git bundle or a copy of a solution lying in /tmp) are hidden.
+    Symbolic links are left: they lead to a hidden path or to one the worker may see anyway."""
     hidden = []
-    for path in map(os.path.realpath, paths):
-        if not os.path.isdir(path) or os.path.islink(path):
+    for path in paths:
+        if os.path.islink(path) or not os.path.exists(path):
             continue
-        holds = [each for each in needed if each == path or each.startswith(path + os.sep)]
+        path = os.path.realpath(path)
+        if not os.path.isdir(path):
+            hidden.append(path)
+            continue
+        inside = path if path.endswith(os.sep) else path + os.sep  # "/" holds "/usr", not "//usr"
+        holds = [each for each in needed if each == path or each.startswith(inside)]
         if any(each == path for each in holds):
             continue
         if not holds:
             hidden.append(path)
             continue
         children = [os.path.join(path, name) for name in sorted(os.listdir(path))]
-        hidden += _folders_to_hide(children, holds)
+        hidden += _paths_to_hide(children, holds)
     return list(dict.fromkeys(hidden))
 
 
@@ -342,7 +364,7 @@ def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:  # no
     Its checks live in this closure, not in module functions that the learner's code could rebind."""
     work = os.path.realpath(work)
     allowed_reading = [os.path.realpath(code_dir)]
-    forbidden = _folders_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, work))
+    forbidden = _paths_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, work))
     own_pid = os.getpid()
 
     def inside(path, folders) -> bool:
