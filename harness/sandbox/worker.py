@@ -24,6 +24,7 @@ It then answers the checker over the inherited socket (harness.sandbox.wire) unt
 This module imports only the standard library at the top: it runs before the shutting-in.
 """
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -112,9 +113,9 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
         protections.append("a user namespace of its own (the grader is not root)")
     protections += ["new PID namespace (every process it starts dies with it)", "no network (a network namespace of its own)",
                     f"read-only filesystem ({read_only} mounts) but a private scratch folder",
-                    f"only the Python installation, its own code and scratch folders and the system's libraries visible "
-                    f"({len(hidden) - unhidden} folders and files hidden: the grader's and the learner's checkouts, .git, "
-                    f"$HOME, /tmp" + (f"; {unhidden} could not be" if unhidden else "") + ")"]
+                    "only the Python installation, its own code and scratch folders and the system's libraries visible "
+                    "(everything else hidden: the grader's and the learner's checkouts, .git, $HOME, /tmp"
+                    + (f"; {unhidden} files could not be" if unhidden else "") + ")"]
     if not as_root:  # only the grader's own uid is mapped: no other user to become
         _drop_capabilities(libc, None)
         protections.append("no capabilities (root of its user namespace only)")
@@ -135,7 +136,7 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
 
 def _hide(libc, paths: list) -> int:
     """An empty read-only folder over each folder, /dev/null over each file. Returns how many files
-    could not be covered (a socket, or a file that went away, may refuse)."""
+    could not be covered (one that went away since it was listed needs no cover)."""
     refused = 0
     for path in paths:
         if os.path.isdir(path):
@@ -143,8 +144,8 @@ def _hide(libc, paths: list) -> int:
             continue
         try:
             _mount(libc, "/dev/null", path, None, MS_BIND)
-        except OSError:
-            refused += 1
+        except OSError as error:
+            refused += error.errno != errno.ENOENT
     return refused
 
 
