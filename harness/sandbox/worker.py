@@ -48,12 +48,15 @@ def main() -> None:
     code_dir, fd, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     protections = ["a process of its own, talking to the checker over an inherited socket"]
     work = settings["scratch"]
+    # Everything but the allowlist: covered by mounts where the worker can have them, refused by its
+    # audit hooks in every case. Listed once, before anything is hidden.
+    hidden = _paths_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, work))
     linux = sys.platform.startswith("linux")
     if linux:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the checker goes, so does the worker
     if linux and settings.get("contain"):
-        code_dir, work = _contain(libc, code_dir, fd, settings, protections)
+        code_dir, work = _contain(libc, code_dir, fd, settings, protections, hidden)
     else:  # said in the same words as a refused unshare: kata grade reads "no namespaces" as not contained
         protections.append("no namespaces (" + ("containment turned off" if linux else f"none on {sys.platform}") + ")")
     os.chdir(work)
@@ -66,13 +69,13 @@ def main() -> None:
     sys.path[0:1] = [code_dir]
     for name in [name for name in sys.modules if name == "harness" or name.startswith("harness.")]:
         del sys.modules[name]
-    _serve(fd, settings, protections, work, code_dir)
+    _serve(fd, settings, protections, work, code_dir, hidden)
 
 
 # ---------------------------------------------------------------- shutting in (root only)
 
 
-def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) -> tuple[str, str]:
+def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list, hidden: list) -> tuple[str, str]:
     """New namespaces, a read-only world but the scratch folder, hidden grading files, no
     privileges. Returns the code and scratch folders."""
     root_processes = _count_processes(0)
@@ -97,7 +100,6 @@ def _contain(libc, code_dir: str, fd: int, settings: dict, protections: list) ->
     scratch = settings["scratch"]
     _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0777,size={settings.get('scratch_mib', 512)}m")
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-    hidden = _paths_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, scratch))
     unhidden = _hide(libc, hidden)
     read_only = 0
     for mount_point in _mount_points():
@@ -293,7 +295,7 @@ def _limit_resources(settings: dict, protections: list) -> None:
     protections.append("limits on " + ", ".join(applied))
 
 
-def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str) -> None:
+def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str, hidden: list) -> None:
     sock = socket.socket(fileno=fd)
     import torch  # noqa: F401  (before the audit hooks: torch's own start-up opens libraries)
     from jaxtyping import jaxtyped  # noqa: F401
@@ -307,7 +309,7 @@ def _serve(fd: int, settings: dict, protections: list, work: str, code_dir: str)
     sys.meta_path.insert(0, _NoReference())
     torch.set_num_threads(int(settings.get("threads", 1)))
     protections.append(_install_seccomp())
-    _install_audit_hook(work, code_dir, settings)
+    _install_audit_hook(work, code_dir, hidden)
     protections.append("audit hooks: no new processes, no ctypes, no network, no writes outside its scratch folder, "
                        "no solution files")
     peer = wire.Peer(sock, 1, is_learner_frame=lambda filename: os.path.realpath(filename) == str(learner_file))
@@ -360,12 +362,11 @@ class GradingForbidden(PermissionError):
     """What the kata's code tried is not allowed while it is graded (a new process, ctypes, a write...)."""
 
 
-def _install_audit_hook(work: str, code_dir: str, settings: dict) -> None:  # noqa: C901 - one closure on purpose
+def _install_audit_hook(work: str, code_dir: str, forbidden: list) -> None:  # noqa: C901 - one closure on purpose
     """Python-level walls, in force whatever the system allows. An audit hook cannot be removed.
     Its checks live in this closure, not in module functions that the learner's code could rebind."""
     work = os.path.realpath(work)
     allowed_reading = [os.path.realpath(code_dir)]
-    forbidden = _paths_to_hide(["/", *settings.get("hide", [])], _visible(code_dir, work))
     own_pid = os.getpid()
 
     def inside(path, folders) -> bool:
