@@ -32,8 +32,16 @@ def test_the_first_step_with_other_beams_is_named_with_its_prompt():
 
 def test_stopping_early_or_late_is_named_as_the_stopping_rule():
     theirs = [beams([], []), beams([3], [4]), beams([3, 1], [4, 2])]
-    assert "stopped after 2 calls" in where_searches_part(theirs[:2], theirs, PROMPT_LEN)
-    assert "went on past" in where_searches_part(theirs, theirs[:2], PROMPT_LEN)
+    assert "On prompt 0, your search stopped after step 2" in where_searches_part(theirs[:2], theirs, PROMPT_LEN)
+    assert "On prompt 0, your search went on past the reference's last step (2)" in where_searches_part(
+        theirs, theirs[:2], PROMPT_LEN)
+
+
+def test_a_prompt_searched_longer_is_not_mistaken_for_the_next_prompts_beams():
+    """The first prompt searched a step too long: the second prompt's calls start later, not differently."""
+    first, second = [beams([], []), beams([3], [4])], [beams([], []), beams([5], [6])]
+    mine = first + [beams([3, 1], [4, 2])] + second
+    assert "On prompt 0, your search went on past" in where_searches_part(mine, first + second, PROMPT_LEN)
 
 
 def beam_step_suite():

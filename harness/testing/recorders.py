@@ -78,21 +78,28 @@ class SearchRecorder:
 
 def where_searches_part(actual: list[Tensor], expected: list[Tensor], prompt_len: int) -> str:
     """In words, the first step at which a search fed the model other beams than the reference's
-    (both recorded by a SearchRecorder), or that it stopped at another step."""
-    prompt, step = -1, 0
-    for mine, theirs in zip(actual, expected):
-        if theirs.shape[1] == prompt_len:  # the first step of the next prompt
-            prompt, step = prompt + 1, 0
-        step += 1
-        if mine.shape != theirs.shape or not torch.equal(mine, theirs):
-            return (f"Your search parts from the reference's at step {step} of prompt {prompt}: the beams it fed the model "
-                    f"(generated tokens) were {mine[:, prompt_len:].tolist()}, the reference's {theirs[:, prompt_len:].tolist()}. "
-                    "Look at what the step before decided.")
-    if len(actual) < len(expected):
-        return (f"Your search stopped after {len(actual)} calls of the model, the reference's went on to {len(expected)} "
-                "(with the same beams until then): check when the search may stop.")
-    if len(actual) > len(expected):
-        return (f"Your search went on past the reference's last step (the model called {len(actual)} times, not "
-                f"{len(expected)}, with the same beams until then): check when the search may stop.")
+    (both recorded by a SearchRecorder), or stopped at another step; prompt by prompt."""
+    for prompt, (mine, theirs) in enumerate(zip(_per_prompt(actual, prompt_len), _per_prompt(expected, prompt_len))):
+        for step, (my_beams, their_beams) in enumerate(zip(mine, theirs), start=1):
+            if my_beams.shape != their_beams.shape or not torch.equal(my_beams, their_beams):
+                return (f"Your search parts from the reference's at step {step} of prompt {prompt}: the beams it fed the "
+                        f"model (generated tokens) were {my_beams[:, prompt_len:].tolist()}, the reference's "
+                        f"{their_beams[:, prompt_len:].tolist()}. Look at what the step before decided.")
+        if len(mine) < len(theirs):
+            return (f"On prompt {prompt}, your search stopped after step {len(mine)}, the reference's went on to step "
+                    f"{len(theirs)} (with the same beams until then): check when the search may stop.")
+        if len(mine) > len(theirs):
+            return (f"On prompt {prompt}, your search went on past the reference's last step ({len(theirs)}) to step "
+                    f"{len(mine)}, with the same beams until then: check when the search may stop.")
     return ("Your search fed the model the same beams at every step as the reference's: the difference is in what it "
             "keeps and returns (the scores given to the pool, the length penalty, the sequences returned).")
+
+
+def _per_prompt(calls: list[Tensor], prompt_len: int) -> list[list[Tensor]]:
+    """A search's calls of the model, prompt by prompt: each prompt's first step feeds the prompt alone."""
+    prompts: list[list[Tensor]] = []
+    for tokens in calls:
+        if tokens.shape[1] == prompt_len or not prompts:
+            prompts.append([])
+        prompts[-1].append(tokens)
+    return prompts
