@@ -124,6 +124,17 @@ def test_a_float64_model_searches_as_it_does_uncached(device):
                  "cached beam search of a float64 model vs parts.beam_search")
 
 
+def test_a_bfloat16_model_is_searched_in_float32(device):
+    """Log-probabilities in float32 whatever the model's dtype (parts.beam_search's docstring): a bfloat16
+    log-softmax keeps 3 digits and ranks other candidates. Against the reference's cached search, which
+    rounds the model's bfloat16 steps as any cached search does."""
+    model = copy.deepcopy(reference_gpt2(CFG, 1, str(device))).to(torch.bfloat16)  # cached: never convert it in place
+    prompt = random_tokens(2, 3, CFG.d_vocab, seed=11, device=device)
+    options = dict(num_beams=3, max_new_tokens=6, eos_token_id=likely_eos(model(prompt).float()), num_return_sequences=2)
+    check_search(beam_search_with_cache(model, prompt, **options), *reference(KATA)(model, prompt, **options),
+                 "cached beam search of a bfloat16 model", hint="Take the log-probabilities in float32: .float().log_softmax(-1).")
+
+
 def test_the_context_error_is_the_message_of_every_generation_function(device):
     model = reference_gpt2(CFG, 0, str(device))
     prompt = random_tokens(1, 30, CFG.d_vocab, seed=5, device=device)
